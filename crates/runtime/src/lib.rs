@@ -1,0 +1,1 @@
+//! onggi-runtime: OCI bundle to running container.
