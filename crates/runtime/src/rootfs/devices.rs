@@ -1,0 +1,197 @@
+//! Device nodes in the container's /dev: the defaults every container gets
+//! plus linux.devices, and the /dev symlinks.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::paths::{self, Kind};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub path: PathBuf,
+    /// S_IFCHR, S_IFBLK or S_IFIFO.
+    pub kind: u32,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The devices runc creates in every container.
+pub fn defaults() -> Vec<DeviceNode> {
+    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+        .into_iter()
+        .map(|(n, ma, mi)| DeviceNode {
+            path: PathBuf::from("/dev").join(n),
+            kind: libc::S_IFCHR,
+            major: ma,
+            minor: mi,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect()
+}
+
+pub fn from_spec(d: &LinuxDevice) -> Result<DeviceNode> {
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => {
+            return Err(Error::config(d.path(), "device type \"a\" is only valid in cgroup rules"))
+        }
+    };
+    if !d.path().is_absolute() || !d.path().starts_with("/dev") {
+        return Err(Error::config(d.path(), format!("device path {} must be below /dev", d.path().display())));
+    }
+    Ok(DeviceNode {
+        path: d.path().clone(),
+        kind,
+        major: d.major() as u64,
+        minor: d.minor() as u64,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// Defaults not overridden by linux.devices, then linux.devices.
+pub fn plan(spec_devices: &[LinuxDevice]) -> Result<Vec<DeviceNode>> {
+    let mut out: Vec<DeviceNode> = Vec::new();
+    let custom = spec_devices.iter().map(from_spec).collect::<Result<Vec<_>>>()?;
+    for d in defaults() {
+        if !custom.iter().any(|c| c.path == d.path) {
+            out.push(d);
+        }
+    }
+    out.extend(custom);
+    Ok(out)
+}
+
+/// Create one device node inside root. In a user namespace mknod is not
+/// allowed: bind-mount the host's node instead, as runc does.
+pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
+    let ctx = |what: &str| {
+        let p = d.path.display().to_string();
+        let what = what.to_string();
+        move |e: Errno| Error::sys(format!("{what} {p}"), e)
+    };
+    if in_userns {
+        let target = paths::create_in_root(root, &d.path, Kind::File).map_err(ctx("create bind target for device"))?;
+        let t = paths::fd_path(target.as_fd());
+        return mount(Some(d.path.as_path()), t.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(ctx("bind host device onto"));
+    }
+    let parent_path = d.path.parent().unwrap_or(Path::new("/"));
+    let parent = paths::create_in_root(root, parent_path, Kind::Dir).map_err(ctx("create parent of device"))?;
+    let dir = paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(ctx("open parent of device"))?;
+    drop(parent);
+    let name = d.path.file_name().ok_or_else(|| Error::config(&d.path, "device path has no file name"))?;
+    let cname = CString::new(name.as_encoded_bytes()).map_err(|_| Error::config(&d.path, "device path has a NUL byte"))?;
+    let dev = libc::makedev(d.major as u32, d.minor as u32);
+    for attempt in 0..2 {
+        // SAFETY: valid dir fd and C string.
+        let r = unsafe { libc::mknodat(dir.as_raw_fd(), cname.as_ptr(), d.kind | d.mode, dev) };
+        if r == 0 {
+            break;
+        }
+        match Errno::last() {
+            // Something is already there (the rootfs shipped a /dev): replace
+            // it unless it is already the right node.
+            Errno::EEXIST if attempt == 0 => {
+                let st = nix::sys::stat::fstatat(dir.as_fd(), cname.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .map_err(ctx("stat existing"))?;
+                if st.st_mode & libc::S_IFMT == d.kind && st.st_rdev == dev {
+                    break;
+                }
+                // SAFETY: valid dir fd and C string; flags 0 removes a non-directory.
+                if unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) } != 0 {
+                    return Err(ctx("remove existing")(Errno::last()));
+                }
+            }
+            e => return Err(ctx("mknod")(e)),
+        }
+    }
+    // mknod's mode is filtered by the umask; set it exactly.
+    nix::sys::stat::fchmodat(
+        dir.as_fd(),
+        cname.as_c_str(),
+        nix::sys::stat::Mode::from_bits_truncate(d.mode),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+    .map_err(ctx("chmod"))?;
+    nix::unistd::fchownat(
+        dir.as_fd(),
+        cname.as_c_str(),
+        Some(nix::unistd::Uid::from_raw(d.uid)),
+        Some(nix::unistd::Gid::from_raw(d.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(ctx("chown"))?;
+    Ok(())
+}
+
+/// /dev/fd, stdin, stdout, stderr (and core where /proc/kcore exists), and
+/// ptmx pointing into the container's devpts.
+pub fn symlinks(root: BorrowedFd, with_ptmx: bool) -> Result<()> {
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    if with_ptmx {
+        links.push(("pts/ptmx", "ptmx"));
+    }
+    let dev = paths::create_in_root(root, Path::new("/dev"), Kind::Dir).map_err(|e| Error::sys("create /dev", e))?;
+    let dev = paths::open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(|e| Error::sys("open /dev", e))
+        .map(|fd| {
+            drop(dev);
+            fd
+        })?;
+    for (target, name) in links {
+        if name == "ptmx" {
+            // An existing /dev/ptmx node is replaced by the link into devpts.
+            let _ = nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+        match nix::unistd::symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys(format!("symlink /dev/{name}"), e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_devices_override_defaults() {
+        let devs: Vec<LinuxDevice> = serde_json::from_value(serde_json::json!([
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438},
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "uid": 1, "gid": 2}
+        ]))
+        .expect("devices");
+        let p = plan(&devs).expect("plan");
+        assert_eq!(p.iter().filter(|d| d.path == Path::new("/dev/null")).count(), 1);
+        assert!(p.iter().any(|d| d.path == Path::new("/dev/fuse") && d.uid == 1 && d.gid == 2 && d.minor == 229));
+        assert_eq!(p.len(), 7);
+        let bad: Vec<LinuxDevice> =
+            serde_json::from_value(serde_json::json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}])).expect("d");
+        assert!(plan(&bad).is_err());
+    }
+}

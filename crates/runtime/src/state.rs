@@ -1,0 +1,276 @@
+//! Container state on disk: `<root>/<id>/state.json` plus the start barrier
+//! `<root>/<id>/exec.fifo`, and the status derived from them.
+//!
+//! The status is never trusted from the file alone: the init process is
+//! identified by pid *and* start time, so a recycled pid reads as stopped.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What the runtime remembers about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat when the init was started.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+    /// The container's cgroup, if the runtime placed it in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<onggi_cgroups::Cgroup>,
+    /// The config the container was created from: delete needs its poststop
+    /// hooks even when the bundle is gone.
+    pub config: oci_spec::runtime::Spec,
+}
+
+/// The state directory root (`--root`).
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    pub path: PathBuf,
+}
+
+/// runc's id rule: letters, digits, `_ + - .`, not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let bad = |why| Err(Error::InvalidId { id: id.to_string(), why });
+    if id.is_empty() {
+        return bad("empty");
+    }
+    if id == "." || id == ".." {
+        return bad("not a name");
+    }
+    if id.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+    {
+        return bad("only letters, digits and _ + - . are allowed");
+    }
+    Ok(())
+}
+
+impl StateRoot {
+    pub fn new(path: impl Into<PathBuf>) -> StateRoot {
+        StateRoot { path: path.into() }
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    /// Reserve `<root>/<id>` for a new container. mkdir is the atomic
+    /// "does this id exist" check.
+    pub fn reserve(&self, id: &str) -> Result<PathBuf> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.path)
+            .at(&self.path)?;
+        let dir = self.container_dir(id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::AlreadyExists(id.to_string()))
+            }
+            Err(e) => Err(Error::io(&dir, e)),
+        }
+    }
+
+    pub fn load(&self, id: &str) -> Result<ContainerState> {
+        validate_id(id)?;
+        let path = self.container_dir(id).join(STATE_FILE);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        serde_json::from_slice(&text).map_err(|e| Error::State {
+            id: id.to_string(),
+            path: path.clone(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Write state.json atomically (temp file + rename). /run is a tmpfs, so
+    /// no fsync: the state must not outlive a reboot anyway.
+    pub fn save(&self, state: &ContainerState) -> Result<()> {
+        let dir = self.container_dir(&state.id);
+        let tmp = dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| Error::State {
+            id: state.id.clone(),
+            path: tmp.clone(),
+            msg: e.to_string(),
+        })?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
+            .at(&tmp)?;
+        let path = dir.join(STATE_FILE);
+        fs::rename(&tmp, &path).at(&path)
+    }
+
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let dir = self.container_dir(id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(dir, e)),
+        }
+    }
+
+    /// Ids of every container with a state dir, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let rd = match fs::read_dir(&self.path) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| self.container_dir(id).join(STATE_FILE).exists())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Start time (field 22 of /proc/<pid>/stat) and state letter of a process.
+pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: fields after the
+    // last ')' are fixed.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // After "state" come fields 4..; start time is field 22 overall.
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((start, state))
+}
+
+impl ContainerState {
+    /// Is the recorded init still alive (and not a zombie)?
+    pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        match proc_stat(self.pid) {
+            Some((start, state)) => start == self.pid_start_time && state != 'Z' && state != 'X',
+            None => false,
+        }
+    }
+
+    /// The status as the spec defines it, from the process and the barrier.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if let Some(cg) = &self.cgroup {
+            if cg.is_frozen().unwrap_or(false) {
+                return Status::Paused;
+            }
+        }
+        Status::Running
+    }
+
+    /// The state JSON of the runtime spec (plus runc's extra fields), as
+    /// `state` prints it and hooks read it on stdin.
+    pub fn oci_state(&self, status: Status) -> serde_json::Value {
+        let pid = match status {
+            Status::Stopped => 0,
+            _ => self.pid,
+        };
+        serde_json::json!({
+            "ociVersion": crate::spec::OCI_VERSION,
+            "id": self.id,
+            "status": status,
+            "pid": pid,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": self.annotations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_x+y").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "../x", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserve_is_exclusive_and_list_sees_saved_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = StateRoot::new(dir.path().join("state"));
+        root.reserve("one").expect("first");
+        assert!(matches!(root.reserve("one"), Err(Error::AlreadyExists(_))));
+        assert!(root.list().expect("list").is_empty());
+        assert!(matches!(root.load("one"), Err(Error::NotFound(_))));
+        root.remove("one").expect("remove");
+        root.remove("one").expect("remove twice is fine");
+    }
+
+    #[test]
+    fn own_process_stat() {
+        let (start, state) = proc_stat(std::process::id() as i32).expect("self");
+        assert!(start > 0);
+        assert_eq!(state, 'R');
+    }
+}
