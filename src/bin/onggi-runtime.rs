@@ -1,1 +1,224 @@
-fn main() {}
+//! onggi-runtime: the command line of runc, over the onggi_runtime library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use onggi_runtime::{create::CreateOptions, lifecycle, log, signal, spec, state::StateRoot};
+
+#[derive(Parser)]
+#[command(name = "onggi-runtime", version, about = "An OCI container runtime (runtime-spec 1.3) with runc's command line")]
+struct Cli {
+    /// Directory for container state (default /run/onggi, or $XDG_RUNTIME_DIR/onggi when not root)
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
+    /// Log file (default: stderr)
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log format
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Debug logging
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd to manage cgroups (not supported yet)
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: auto, true or false
+    #[arg(long, global = true, default_value = "auto")]
+    rootless: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct CreateArgs {
+    /// Path to the bundle directory (holding config.json)
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Write the init's pid to this file
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Do not use pivot_root (MS_MOVE + chroot instead)
+    #[arg(long = "no-pivot")]
+    no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// Container id
+    id: String,
+}
+
+impl CreateArgs {
+    fn options(&self) -> CreateOptions {
+        CreateOptions {
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container: its init waits for `start`
+    Create(CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Create and start a container; in the foreground, wait for it and delete it
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Print the state of a container as JSON
+    State { id: String },
+    /// Send a signal to the container's init (or to all its processes)
+    Kill {
+        /// Send the signal to every process of the container
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        /// Signal name or number (default SIGTERM)
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (or any, with --force)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers
+    #[command(alias = "ps-all")]
+    List {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        /// Only print ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for running without root
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the features this runtime implements as JSON
+    Features,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => log::Format::Text,
+        LogFormat::Json => log::Format::Json,
+    };
+    log::init(cli.log.clone(), format, cli.debug);
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(&format!("{e:#}"));
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        bail!("--systemd-cgroup is not supported yet: use cgroupfs paths");
+    }
+    if !matches!(cli.rootless.as_str(), "auto" | "true" | "false") {
+        bail!("--rootless must be auto, true or false, not {:?}", cli.rootless);
+    }
+    let root = StateRoot::new(cli.root.clone().unwrap_or_else(lifecycle::default_root));
+    match cli.command {
+        Command::Create(args) => {
+            onggi_runtime::create::create(&root, &args.options(), false)?;
+        }
+        Command::Start { id } => lifecycle::start(&root, &id)?,
+        Command::Run { create, detach } => return Ok(onggi_runtime::run::run(&root, &create.options(), detach)?),
+        Command::State { id } => {
+            let v = lifecycle::state_json(&root, &id)?;
+            println!("{}", serde_json_pretty(&v));
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = signal::parse_signal(&signal)?;
+            lifecycle::kill(&root, &id, sig, all)?;
+        }
+        Command::Delete { force, id } => lifecycle::delete(&root, &id, force)?,
+        Command::List { format, quiet } => list(&root, &format, quiet)?,
+        Command::Spec { bundle, rootless } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                bail!("{} exists: remove it first", path.display());
+            }
+            let v = spec::default_spec(rootless, nix_uid(), nix_gid());
+            std::fs::write(&path, serde_json_pretty(&v) + "\n").with_context(|| format!("write {}", path.display()))?;
+        }
+        Command::Features => println!("{}", serde_json_pretty(&onggi_runtime::features::features())),
+    }
+    Ok(0)
+}
+
+fn list(root: &StateRoot, format: &str, quiet: bool) -> Result<()> {
+    let entries = lifecycle::list(root)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for e in &entries {
+            writeln!(out, "{}", e.id)?;
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => writeln!(out, "{}", onggi_runtime_json(&entries)?)?,
+        "table" => {
+            writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+            for e in &entries {
+                writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} {}", e.id, e.pid, e.status, e.bundle.display(), e.created, e.owner)?;
+            }
+        }
+        other => bail!("unknown --format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+fn onggi_runtime_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    Ok(serde_json::to_string(v)?)
+}
+
+fn serde_json_pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+fn nix_uid() -> u32 {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() }
+}
+
+fn nix_gid() -> u32 {
+    // SAFETY: getgid cannot fail.
+    unsafe { libc::getgid() }
+}

@@ -7,8 +7,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {err}", path.display())]
+    Io { path: PathBuf, err: std::io::Error },
 
     #[error("{context}: {errno}")]
     Sys { context: String, errno: nix::errno::Errno },
@@ -41,13 +41,16 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    #[error(transparent)]
+    Cgroup(#[from] onggi_cgroups::Error),
+
     #[error("state of container {id:?} in {}: {msg}", path.display())]
     State { id: String, path: PathBuf, msg: String },
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), err: source }
     }
 
     pub fn sys(context: impl Into<String>, errno: nix::errno::Errno) -> Self {

@@ -76,7 +76,7 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     }
     let mut text = String::new();
     let _ = out.rewind();
-    let _ = out.by_ref().take(4096).read_to_string(&mut text);
+    let _ = Read::by_ref(&mut out).take(4096).read_to_string(&mut text);
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),
         (_, Some(s)) => format!("killed by signal {s}"),

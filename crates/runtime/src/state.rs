@@ -271,6 +271,6 @@ mod tests {
     fn own_process_stat() {
         let (start, state) = proc_stat(std::process::id() as i32).expect("self");
         assert!(start > 0);
-        assert_eq!(state, 'R');
+        assert!(state != 'Z' && state != 'X');
     }
 }

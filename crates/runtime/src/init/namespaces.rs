@@ -40,7 +40,7 @@ pub struct Join {
     pub fd: OwnedFd,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NamespacePlan {
     /// Namespaces created by the clone.
     pub clone_flags: CloneFlags,
@@ -67,7 +67,19 @@ impl NamespacePlan {
         namespaces: &[LinuxNamespace],
         time_offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
     ) -> Result<NamespacePlan> {
-        let mut plan = NamespacePlan::default();
+        let mut plan = NamespacePlan {
+            clone_flags: CloneFlags::empty(),
+            unshare_flags: CloneFlags::empty(),
+            joins: Vec::new(),
+            pid_join: None,
+            new_time: None,
+            new_user: false,
+            new_mount: false,
+            new_pid: false,
+            new_cgroup: false,
+            new_net: false,
+            in_userns: false,
+        };
         let joins_user = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
         for ns in namespaces {
             let t = ns.typ();

@@ -306,7 +306,10 @@ pub fn switch_user(plan: &ProcessPlan, setgroups_allowed: bool) -> Result<()> {
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     caps::set_process_caps(&plan.caps).ctx(|| "capset".into())?;
-    caps::set_ambient(plan.caps.ambient, plan.last_cap).ctx(|| "raise ambient capabilities".into())?;
+    // The kernel only allows ambient caps that are permitted and
+    // inheritable; like runc, others are not raised (runc warns).
+    let ambient = plan.caps.ambient & plan.caps.permitted & plan.caps.inheritable;
+    caps::set_ambient(ambient, plan.last_cap).ctx(|| "raise ambient capabilities".into())?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(plan.umask));
     Ok(())
 }

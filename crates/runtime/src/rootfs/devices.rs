@@ -195,3 +195,38 @@ mod tests {
         assert!(plan(&bad).is_err());
     }
 }
+
+/// The device cgroup rules to apply: the spec's rules, then what every
+/// container needs (runc's defaults: mknod of any node, the default
+/// devices, /dev/console, /dev/pts/*, /dev/ptmx, /dev/net/tun), then the
+/// nodes listed in linux.devices. Only added when the spec has device
+/// rules at all; otherwise the cgroup is left as it is.
+pub fn cgroup_rules(spec_rules: &[oci_spec::runtime::LinuxDeviceCgroup], nodes: &[DeviceNode]) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    use oci_spec::runtime::LinuxDeviceCgroup;
+    let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| -> LinuxDeviceCgroup {
+        serde_json::from_value(serde_json::json!({
+            "allow": true,
+            "type": match t { LinuxDeviceType::B => "b", _ => "c" },
+            "major": major, "minor": minor, "access": access
+        }))
+        .unwrap_or_default()
+    };
+    let mut out = spec_rules.to_vec();
+    if out.is_empty() {
+        return out;
+    }
+    out.push(rule(LinuxDeviceType::C, None, None, "m"));
+    out.push(rule(LinuxDeviceType::B, None, None, "m"));
+    for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+        out.push(rule(LinuxDeviceType::C, Some(ma), Some(mi), "rwm"));
+    }
+    out.push(rule(LinuxDeviceType::C, Some(136), None, "rwm"));
+    for n in nodes {
+        if n.kind == libc::S_IFIFO {
+            continue;
+        }
+        let t = if n.kind == libc::S_IFBLK { LinuxDeviceType::B } else { LinuxDeviceType::C };
+        out.push(rule(t, Some(n.major as i64), Some(n.minor as i64), "rwm"));
+    }
+    out
+}

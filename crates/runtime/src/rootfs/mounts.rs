@@ -51,7 +51,7 @@ impl PlannedMount {
     }
 }
 
-fn errno_ctx(what: &str, m: &PlannedMount) -> impl Fn(nix::errno::Errno) -> Error + '_ {
+fn errno_ctx<'a>(what: &str, m: &'a PlannedMount) -> impl Fn(nix::errno::Errno) -> Error + 'a {
     let what = what.to_string();
     move |e| Error::sys(format!("{what} {}", m.destination.display()), e)
 }

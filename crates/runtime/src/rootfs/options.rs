@@ -17,7 +17,7 @@ pub mod attr {
     pub const NOSYMFOLLOW: u64 = 0x0020_0000;
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
     /// Flags to set in mount(2).
     pub flags: MsFlags,
@@ -131,7 +131,14 @@ pub fn check_option(o: &str) -> Result<(), String> {
 }
 
 pub fn parse(options: &[String]) -> MountOptions {
-    let mut m = MountOptions::default();
+    let mut m = MountOptions {
+        flags: MsFlags::empty(),
+        cleared: MsFlags::empty(),
+        propagation: Vec::new(),
+        rec_set: 0,
+        rec_clear: 0,
+        data: String::new(),
+    };
     let mut data: Vec<&str> = Vec::new();
     for o in options {
         let o = o.as_str();

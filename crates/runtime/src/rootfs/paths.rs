@@ -18,7 +18,14 @@ use nix::errno::Errno;
 pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> nix::Result<OwnedFd> {
     let rel = relative(path);
     let c = CString::new(rel.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = libc::open_how {
+    // libc's open_how is non-exhaustive; the kernel ABI is these 3 u64s.
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
@@ -30,8 +37,8 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> nix
                 libc::SYS_openat2,
                 root.as_raw_fd(),
                 c.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
             )
         };
         if fd >= 0 {
@@ -153,7 +160,7 @@ mod tests {
     fn symlinks_cannot_escape() {
         let (dir, fd) = root();
         std::os::unix::fs::symlink("/etc", dir.path().join("etc-link")).expect("link");
-        std::os::unix::fs::symlink("../../../../tmp", dir.path().join("up")).expect("link");
+        std::os::unix::fs::symlink("../../../..", dir.path().join("up")).expect("link");
         std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
         let got = open_in_root(fd.as_fd(), Path::new("/etc-link"), libc::O_PATH, 0).expect("resolve");
         assert_eq!(real_path(got.as_fd()), dir.path().join("etc"));

@@ -1,0 +1,273 @@
+//! `create`: from a bundle to an init process waiting at the start
+//! barrier. This is the parent side; `init` is the child side.
+//!
+//! Everything that can fail on bad input (config, namespaces paths, ids)
+//! is checked before the state directory exists; after that, a guard undoes
+//! what was made (process, cgroup, state dir) if a later step fails.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::init::{self, namespaces::NamespacePlan, process::ProcessPlan, InitPlan};
+use crate::rootfs::RootfsPlan;
+use crate::spec::Bundle;
+use crate::state::{ContainerState, StateRoot, Status};
+use crate::sync::{self, Channel};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container whose init waits at the barrier, still our child.
+pub struct Created {
+    pub state: ContainerState,
+    pub pid: Pid,
+    /// Our end of the console socketpair, when `run` relays a terminal.
+    pub console: Option<OwnedFd>,
+}
+
+/// Undo a half-made container.
+struct Guard<'a> {
+    root: &'a StateRoot,
+    id: String,
+    cgroup: Option<onggi_cgroups::Cgroup>,
+    pid: Option<Pid>,
+    armed: bool,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.destroy() {
+                crate::log::warn(&format!("cleanup of {}: {e}", self.id));
+            }
+        }
+        let _ = self.root.remove(&self.id);
+    }
+}
+
+fn hooks_of(spec: &Spec) -> oci_spec::runtime::Hooks {
+    spec.hooks().clone().unwrap_or_default()
+}
+
+/// `relay_terminal`: `run` in the foreground with process.terminal and no
+/// console socket: we keep the master ourselves.
+pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> Result<Created> {
+    crate::state::validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::config(bundle.config_path(), "process is missing"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !relay_terminal {
+        return Err(Error::Unsupported("process.terminal is true: --console-socket is required when the runtime detaches".into()));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Unsupported("--console-socket given but process.terminal is false".into()));
+    }
+    let linux = spec.linux().clone().unwrap_or_default();
+    let ns = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]), linux.time_offsets().as_ref())?;
+    let process_plan = ProcessPlan::from_spec(process, linux.personality().as_ref())?;
+    let rootfs_plan = RootfsPlan::from_spec(spec, &bundle.dir, &bundle.rootfs, opts.no_pivot, ns.new_mount || ns.joins.iter().any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount), ns.in_userns, ns.new_cgroup)?;
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let mut cgroup = onggi_cgroups::Cgroup::resolve(cgroups_path.as_deref(), &opts.id)?;
+    let hooks = hooks_of(spec);
+    let console = match &opts.console_socket {
+        Some(p) => Some(crate::tty::connect_console_socket(p)?),
+        None => None,
+    };
+
+    // From here on, things exist: the guard removes them on failure.
+    let dir = root.reserve(&opts.id)?;
+    let mut guard = Guard { root, id: opts.id.clone(), cgroup: None, pid: None, armed: true };
+    cgroup.create()?;
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = linux.resources() {
+        let mut res = res.clone();
+        let rules = crate::rootfs::devices::cgroup_rules(res.devices().as_deref().unwrap_or(&[]), &rootfs_plan.devices);
+        if !rules.is_empty() {
+            res.set_devices(Some(rules));
+        }
+        cgroup.apply(&res)?;
+    }
+    let handles = cgroup.attach_handles()?;
+    let fifo = dir.join(crate::state::EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo.display()))?;
+    // mkfifo's mode is filtered by our umask.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622)).at(&fifo)?;
+    let state_dir: OwnedFd = nix::fcntl::open(&dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .ctx(|| format!("open {}", dir.display()))?;
+
+    let (relay_ours, relay_theirs) = if terminal && console.is_none() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+        (Some(OwnedFd::from(a)), Some(OwnedFd::from(b)))
+    } else {
+        (None, None)
+    };
+
+    #[allow(deprecated)]
+    let wants_hooks = [hooks.prestart(), hooks.create_runtime(), hooks.create_container(), hooks.start_container()]
+        .iter()
+        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
+    let sysctls: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+    let plan = InitPlan {
+        id: opts.id.clone(),
+        ns,
+        rootfs: rootfs_plan,
+        process: process_plan,
+        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
+        sysctls,
+        create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
+        start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+        wants_hooks,
+        cgroup: Some(handles),
+        state_dir,
+        console: console.or(relay_theirs),
+        preserve_fds: opts.preserve_fds,
+    };
+
+    let (ours, theirs) = sync::pair()?;
+    let pid = spawn_init(&plan, ours.as_fd().as_raw_fd(), theirs)?;
+    guard.pid = Some(pid);
+    let pid_start_time = crate::state::proc_stat(pid.as_raw()).map(|s| s.0).unwrap_or(0);
+    let state = ContainerState {
+        id: opts.id.clone(),
+        pid: pid.as_raw(),
+        pid_start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        cgroup: Some(cgroup),
+        config: spec.clone(),
+    };
+    root.save(&state)?;
+
+    if plan.ns.new_user {
+        init::namespaces::write_id_maps(
+            pid.as_raw(),
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+        ours.send(sync::MAPPED, b"").ctx(|| "tell init the ids are mapped".into())?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let p = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&p, adj.to_string()).at(&p)?;
+    }
+    drive_init(&ours, &state, pid, &hooks)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid.as_raw())?;
+    }
+    guard.armed = false;
+    Ok(Created { state, pid, console: relay_ours })
+}
+
+/// Clone the init with the namespace flags; in the child run `init::main`.
+fn spawn_init(plan: &InitPlan, parent_end: i32, child_chan: Channel) -> Result<Pid> {
+    // Entering a pid namespace or creating a time namespace affects only
+    // children: do it right before the clone, and undo it right after.
+    let own_pid_ns = match &plan.ns.pid_join {
+        Some(j) => {
+            let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid").at("/proc/self/ns/pid")?.into();
+            init::namespaces::join(j)?;
+            Some(own)
+        }
+        None => None,
+    };
+    let own_time_ns = match &plan.ns.new_time {
+        Some(offsets) => {
+            let own: OwnedFd = std::fs::File::open("/proc/self/ns/time").at("/proc/self/ns/time")?.into();
+            nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "unshare time namespace".into())?;
+            let text: String = offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
+            if !text.is_empty() {
+                std::fs::write("/proc/self/timens_offsets", text).at("/proc/self/timens_offsets")?;
+            }
+            Some(own)
+        }
+        None => None,
+    };
+    let cgroup_fd = plan.cgroup.as_ref().and_then(|h| h.clone_into_fd()).map(|fd| fd.as_raw_fd());
+    let r = init::clone::fork_into(plan.ns.clone_flags.bits() as u64, cgroup_fd);
+    match r {
+        Ok(None) => {
+            // Child: close the parent's end so its death is seen as EOF.
+            // SAFETY: closing an fd of ours that nothing else uses here.
+            unsafe { libc::close(parent_end) };
+            init::main(plan, &child_chan)
+        }
+        Ok(Some(pid)) => {
+            drop(child_chan);
+            if let Some(fd) = own_pid_ns {
+                nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).ctx(|| "restore pid namespace".into())?;
+            }
+            if let Some(fd) = own_time_ns {
+                nix::sched::setns(fd, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "restore time namespace".into())?;
+            }
+            Ok(pid)
+        }
+        Err(e) => Err(Error::sys(format!("clone container init with {:?}", plan.ns.clone_flags), e)),
+    }
+}
+
+/// Serve the init until it reports READY: run prestart/createRuntime hooks
+/// when asked, relay its errors.
+fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+    loop {
+        match chan.recv().ctx(|| format!("read from init of {}", state.id))? {
+            Some((sync::READY, _)) => return Ok(()),
+            Some((sync::HOOKS, _)) => {
+                let json = state.oci_state(Status::Creating).to_string();
+                #[allow(deprecated)]
+                crate::hooks::run_all("prestart", hooks.prestart().as_ref(), json.as_bytes())?;
+                crate::hooks::run_all("createRuntime", hooks.create_runtime().as_ref(), json.as_bytes())?;
+                chan.send(sync::HOOKS_DONE, json.as_bytes()).ctx(|| "resume init after hooks".into())?;
+            }
+            Some((sync::ERROR, msg)) => {
+                return Err(Error::Init { id: state.id.clone(), msg: String::from_utf8_lossy(&msg).into_owned() })
+            }
+            Some((tag, _)) => {
+                return Err(Error::Init { id: state.id.clone(), msg: format!("unexpected message {tag:?} from init") })
+            }
+            None => {
+                let how = match waitpid(pid, None) {
+                    Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+                    Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+                    _ => "unknown status".to_string(),
+                };
+                return Err(Error::Init { id: state.id.clone(), msg: format!("init exited during create ({how})") });
+            }
+        }
+    }
+}
+
+/// Write the pid file atomically: a reader never sees a partial number.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).at(&tmp)?;
+    std::fs::rename(&tmp, &path).at(&path)
+}

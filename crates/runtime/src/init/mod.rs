@@ -1,0 +1,178 @@
+//! The container's init process: everything that happens between the
+//! clone and execve, in order. Each step's input was computed by the parent
+//! (`InitPlan`), so this code only makes syscalls and reports errors.
+//!
+//! Order (and why):
+//!  1. enter the cgroup (before anything else is charged elsewhere)
+//!  2. wait for uid/gid maps (new user namespace), become root in it
+//!  3. join namespaces by path, unshare the late ones (cgroup last, so it
+//!     is rooted at the container's cgroup)
+//!  4. hostname, mounts, devices; then prestart/createRuntime hooks in the
+//!     parent and createContainer hooks here, before pivot_root
+//!  5. pivot_root, terminal, sysctls, masked/read-only paths
+//!  6. rlimits, scheduler, user and capabilities, cwd
+//!  7. report READY and block on the exec fifo (the start barrier)
+//!  8. startContainer hooks, close stray fds, no_new_privs, execve
+
+pub mod clone;
+pub mod namespaces;
+pub mod process;
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::Hook;
+
+use crate::error::{Error, Result, SysContext};
+use crate::rootfs::{self, RootfsPlan};
+use crate::sync::{self, Channel};
+use namespaces::NamespacePlan;
+use process::ProcessPlan;
+
+pub struct InitPlan {
+    pub id: String,
+    pub ns: NamespacePlan,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub sysctls: Vec<(String, String)>,
+    pub create_container_hooks: Vec<Hook>,
+    pub start_container_hooks: Vec<Hook>,
+    /// Ask the parent for the hook round trip (any hook before start).
+    pub wants_hooks: bool,
+    pub cgroup: Option<onggi_cgroups::AttachHandles>,
+    /// O_PATH fd of the state directory: the exec fifo is opened through
+    /// it after pivot_root, when the host path is no longer reachable.
+    pub state_dir: OwnedFd,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Entry point in the cloned child. Never returns.
+pub fn main(plan: &InitPlan, chan: &Channel) -> ! {
+    let err = match run(plan, chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // Before the barrier the parent listens on the channel.
+    let _ = chan.send(sync::ERROR, err.to_string().as_bytes());
+    // SAFETY: _exit is always safe; skip atexit handlers of the parent's copy.
+    unsafe { libc::_exit(1) }
+}
+
+fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
+    if let Some(cg) = &plan.cgroup {
+        cg.enter().map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
+    }
+    if plan.ns.new_user {
+        match chan.recv().ctx(|| "wait for id maps".into())? {
+            Some((sync::MAPPED, _)) => {}
+            _ => return Err(Error::Unsupported("parent went away before mapping ids".into())),
+        }
+    }
+    for j in &plan.ns.joins {
+        namespaces::join(j)?;
+    }
+    if plan.ns.in_userns {
+        // Become root of the user namespace (id 0 must be mapped).
+        let root = nix::unistd::Uid::from_raw(0);
+        let rootg = nix::unistd::Gid::from_raw(0);
+        nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in the user namespace".into())?;
+        nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in the user namespace".into())?;
+    }
+    let mut late = plan.ns.unshare_flags;
+    if plan.ns.new_cgroup {
+        late |= CloneFlags::CLONE_NEWCGROUP;
+    }
+    if !late.is_empty() {
+        nix::sched::unshare(late).ctx(|| format!("unshare {late:?}"))?;
+    }
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).ctx(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = &plan.domainname {
+        // SAFETY: pointer and length of a live string.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::sys(format!("setdomainname {d:?}"), nix::errno::Errno::last()));
+        }
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    let root = rootfs::prepare(&plan.rootfs)?;
+    // runc creates a missing cwd; do it now, resolved inside the root.
+    rootfs::paths::create_in_root(root.as_fd(), &plan.process.cwd, rootfs::paths::Kind::Dir)
+        .ctx(|| format!("create cwd {}", plan.process.cwd.display()))?;
+    drop(root);
+
+    let mut state_json = Vec::new();
+    if plan.wants_hooks {
+        chan.send(sync::HOOKS, b"").ctx(|| "ask for hooks".into())?;
+        match chan.recv().ctx(|| "wait for hooks".into())? {
+            Some((sync::HOOKS_DONE, payload)) => state_json = payload,
+            _ => return Err(Error::Unsupported("parent went away during hooks".into())),
+        }
+        crate::hooks::run_all("createContainer", Some(&plan.create_container_hooks), &state_json)?;
+    }
+
+    rootfs::enter(&plan.rootfs)?;
+    if plan.process.terminal {
+        let sock = plan.console.as_ref().ok_or_else(|| Error::Unsupported("terminal requested without a console socket".into()))?;
+        crate::tty::setup(sock.as_fd(), plan.process.console_size, plan.rootfs.new_mount_ns)?;
+    }
+    rootfs::write_sysctls(&plan.sysctls)?;
+    rootfs::finish(&plan.rootfs)?;
+
+    process::apply_privileged(&plan.process)?;
+    let exe = process::resolve_executable(&plan.process)?;
+    process::enter_cwd(&plan.process.cwd)?;
+    process::switch_user(&plan.process, !plan.ns.in_userns || plan.ns.new_user)?;
+
+    chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
+
+    // The start barrier: blocks until `start` opens the fifo for reading.
+    let fifo = nix::fcntl::openat(
+        plan.state_dir.as_fd(),
+        crate::state::EXEC_FIFO,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    );
+    let fifo = match fifo {
+        Ok(f) => f,
+        // Nobody to report to but the parent, if it still listens.
+        Err(e) => return Err(Error::sys("open exec fifo", e)),
+    };
+    // From here on errors go to `start` through the fifo.
+    let err = after_barrier(plan, &exe, &state_json);
+    let mut f = std::fs::File::from(fifo);
+    let _ = f.write_all(err.to_string().as_bytes());
+    // SAFETY: _exit is always safe.
+    unsafe { libc::_exit(1) }
+}
+
+fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) -> Error {
+    if !plan.start_container_hooks.is_empty() {
+        let json = match serde_json::from_slice::<serde_json::Value>(state_json) {
+            Ok(mut v) => {
+                v["status"] = "created".into();
+                v.to_string().into_bytes()
+            }
+            Err(_) => state_json.to_vec(),
+        };
+        if let Err(e) = crate::hooks::run_all("startContainer", Some(&plan.start_container_hooks), &json) {
+            return e;
+        }
+    }
+    if let Err(e) = process::cloexec_from(3 + plan.preserve_fds) {
+        return e;
+    }
+    process::reset_signals();
+    if plan.process.no_new_privs {
+        if let Err(e) = process::set_no_new_privs() {
+            return e;
+        }
+    }
+    process::exec(exe, &plan.process)
+}
