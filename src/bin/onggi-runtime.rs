@@ -197,7 +197,7 @@ fn list(root: &StateRoot, format: &str, quiet: bool) -> Result<()> {
         "table" => {
             writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
             for e in &entries {
-                writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} {}", e.id, e.pid, e.status, e.bundle.display(), e.created, e.owner)?;
+                writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} {}", e.id, e.pid, e.status.to_string(), e.bundle.display(), e.created, e.owner)?;
             }
         }
         other => bail!("unknown --format {other:?}: use table or json"),
