@@ -28,6 +28,7 @@
 mod bpf;
 mod compile;
 mod error;
+mod handoff;
 mod names;
 mod notify;
 mod parse;
@@ -37,6 +38,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub use error::Error;
+pub use handoff::{recv_fd, send_fd};
 pub use notify::{send_process_state, send_to_listener, ContainerProcessState};
 pub use parse::parse_seccomp;
 
