@@ -99,14 +99,32 @@ impl Builder {
         self.rev.len()
     }
 
-    /// `ret #value`, emitted once per distinct value.
+    /// `ret #value`. A copy already in short-jump reach is reused; otherwise a new one is
+    /// emitted, which costs the same one instruction as a trampoline to a far copy and saves
+    /// the jump.
     pub(crate) fn ret(&mut self, value: u32) -> Label {
-        if let Some(&(_, l)) = self.rets.iter().find(|(v, _)| *v == value) {
-            return l;
+        let cached = self.rets.iter().position(|(v, _)| *v == value);
+        if let Some(i) = cached {
+            if self.dist(self.rets[i].1) <= MAX_SHORT {
+                return self.rets[i].1;
+            }
         }
         let l = self.push(insn(BPF_RET | BPF_K, 0, 0, value));
-        self.rets.push((value, l));
+        match cached {
+            Some(i) => self.rets[i].1 = l,
+            None => self.rets.push((value, l)),
+        }
         l
+    }
+
+    /// `target`, or a nearby copy of it when it is a far `ret`.
+    fn near(&mut self, target: Label) -> Label {
+        let ins = self.rev[target.0];
+        if ins.code == BPF_RET | BPF_K && self.dist(target) > MAX_SHORT {
+            self.ret(ins.k)
+        } else {
+            target
+        }
     }
 
     /// `ld [offset]` (a 32-bit word of seccomp_data).
@@ -133,6 +151,8 @@ impl Builder {
         if jt == jf {
             return self.goto(jt);
         }
+        let jf = self.near(jf);
+        let jt = self.near(jt);
         let jf = if self.dist(jf) > MAX_SHORT {
             self.push(insn(BPF_JMP | BPF_JA, 0, 0, self.dist(jf) as u32))
         } else {
@@ -361,9 +381,11 @@ mod tests {
 
     #[test]
     fn far_targets_get_trampolines() {
+        // A far `ret` is copied near; any other far target needs a trampoline.
         let mut b = Builder::default();
         let miss = b.ret(9);
-        let hit = b.ret(7);
+        b.ret(7);
+        let hit = b.load(OFF_NR);
         let mut next = miss;
         for k in 0..600u32 {
             next = b.jump(Jmp::Eq, k, hit, next);

@@ -318,3 +318,37 @@ fn big_profile_fits_and_decides_every_syscall() {
     }
     assert_eq!(call(&f, 1000), RET_ERRNO | ENOSYS);
 }
+
+#[test]
+fn interval_search_decides_every_number() {
+    // Every third syscall allowed, every seventh behind an argument check: runs, gaps and
+    // bodies interleave in the number space.
+    let table = crate::tables::x86_64::X86_64;
+    let allowed: Vec<&str> = table.iter().step_by(3).map(|(n, _)| *n).collect();
+    let checked: Vec<&str> = table.iter().skip(1).step_by(7).map(|(n, _)| *n).collect();
+    let json = format!(
+        r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":{}, "action":"SCMP_ACT_ALLOW"}},
+        {{"names":{}, "action":"SCMP_ACT_LOG","args":[{{"index":0,"value":1,"op":"SCMP_CMP_EQ"}}]}}]}}"#,
+        serde_json::to_string(&allowed).unwrap_or_default(),
+        serde_json::to_string(&checked).unwrap_or_default(),
+    );
+    let f = ok(&json);
+    let max = table.iter().map(|(_, nr)| *nr).max().unwrap_or(0);
+    let nr_of = |name: &str| table.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr);
+    let allowed: Vec<u32> = allowed.iter().filter_map(|n| nr_of(n)).collect();
+    let checked: Vec<u32> = checked.iter().filter_map(|n| nr_of(n)).collect();
+    let last = allowed.iter().chain(&checked).copied().max().unwrap_or(0);
+    for nr in 0..=max + 2 {
+        let (want1, want0) = if allowed.contains(&nr) {
+            (RET_ALLOW, RET_ALLOW)
+        } else if checked.contains(&nr) {
+            (RET_LOG, RET_ERRNO | EPERM)
+        } else if nr > last {
+            (RET_ERRNO | ENOSYS, RET_ERRNO | ENOSYS)
+        } else {
+            (RET_ERRNO | EPERM, RET_ERRNO | EPERM)
+        };
+        assert_eq!(x64(&f, nr, [1, 0, 0, 0, 0, 0]), want1, "nr {nr} arg 1");
+        assert_eq!(x64(&f, nr, [0; 6]), want0, "nr {nr} arg 0");
+    }
+}
