@@ -223,6 +223,11 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
         let mut table: BTreeMap<u32, SyscallRules> = BTreeMap::new();
         let mut max_nr = None;
         for rule in &rules {
+            if abi == Abi::X86 {
+                if let Some(action) = rule.action {
+                    add_multiplexed(&mut table, rule, action);
+                }
+            }
             for nr in rule.names.iter().filter_map(|n| abi.resolve(n)) {
                 max_nr = max_nr.max(Some(nr));
                 let Some(action) = rule.action else { continue };
@@ -284,6 +289,33 @@ pub(crate) fn compile(seccomp: &LinuxSeccomp) -> Result<Filter, Error> {
         listener_path: seccomp.listener_path().clone(),
         listener_metadata: seccomp.listener_metadata().clone(),
     })
+}
+
+/// The socketcall/ipc side of an i386 rule (see names::x86_multiplexed). Only rules without
+/// argument conditions apply: through the multiplexer the arguments are in user memory, out
+/// of BPF's reach, so a conditional rule covers the direct syscall only.
+fn add_multiplexed(table: &mut BTreeMap<u32, SyscallRules>, rule: &Rule, action: u32) {
+    if !rule.alts.iter().any(Vec::is_empty) {
+        return;
+    }
+    for (mux, call) in rule.names.iter().filter_map(|n| names::x86_multiplexed(n)) {
+        let (op, value, value_two) = if mux == 117 {
+            (CmpOp::MaskedEq, 0xffff, u64::from(call))
+        } else {
+            (CmpOp::Eq, u64::from(call), 0)
+        };
+        let cond = Cmp {
+            index: 0,
+            op,
+            value,
+            value_two,
+        };
+        table
+            .entry(mux)
+            .or_default()
+            .when
+            .push((action, vec![cond]));
+    }
 }
 
 fn filter_flags(requested: &[LinuxSeccompFilterFlag], has_notify: bool) -> u32 {

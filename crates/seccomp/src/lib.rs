@@ -5,21 +5,25 @@
 //!
 //! The filter is generated here, in Rust, rather than through the `libseccomp` crate:
 //!
-//! * Start-up cost. libseccomp is a shared library (dynamic linking on every runtime start) and
-//!   builds its filter through an internal database at each start; our compile() is a binary
-//!   search per name in static tables plus one pass of code generation (see the crate's
-//!   README numbers: well under a millisecond for a Docker-like profile), and load() is a single
-//!   seccomp(2) call that does not allocate, so it is safe after fork.
-//! * The parts libseccomp is trusted for are covered explicitly: the multi-ABI dispatch of
-//!   x86_64/x86/x32 on `seccomp_data.arch` and the x32 syscall bit, 64-bit argument comparisons
-//!   split into high/low words (32-bit ABIs compare their zero-extended low word), syscall name
-//!   tables generated from the kernel uapi headers (tools/gen_syscalls.py), and runc's
-//!   behaviours (skip unknown names, drop rules equal to the default action, OR conditions on
-//!   one argument, ENOSYS for syscalls newer than the profile). Every operator is checked
-//!   against a reference on 64-bit edge values through a BPF interpreter in the unit tests, and
-//!   the integration tests load real filters.
-//! * The generated code searches syscall numbers with a binary tree (about 9 comparisons for
-//!   a 350-syscall profile) where libseccomp 2.5 tests them one by one.
+//! * Start-up cost, measured on the 2-core CI machine with tests/data/docker_like.json
+//!   (~400 names, x86_64+x86+x32, argument rules; `cargo test --release --test timing`):
+//!   compile() ~0.16 ms, load() ~0.07 ms, 332 BPF instructions. libseccomp 2.5.4 (C, -O2) on
+//!   the same profile takes ~8-11 ms to build and generate its 1026-instruction program, and
+//!   runc does that inside the container's init on every start, after loading the shared
+//!   library. Per-syscall cost once loaded is the same within noise (getppid: ~76 ns bare,
+//!   ~83 ns with our filter, ~85 ns with libseccomp's).
+//! * load() is a single seccomp(2) call that does not allocate, so it is safe in a child
+//!   forked from a multi-threaded runtime.
+//! * What libseccomp is trusted for is done and tested here: the multi-ABI dispatch of
+//!   x86_64/x86/x32 on `seccomp_data.arch` and the x32 syscall bit, i386 socketcall/ipc
+//!   multiplexing, 64-bit argument comparisons split into high/low words (32-bit ABIs compare
+//!   their zero-extended low word), syscall tables generated from the kernel uapi headers
+//!   (tools/gen_syscalls.py), and runc's behaviours (skip unknown names, drop rules equal to
+//!   the default action, OR conditions on one argument, ENOSYS for syscalls newer than the
+//!   profile). Every operator is checked against a reference on 64-bit edge values through a
+//!   BPF interpreter in the unit tests, and the integration tests load real filters.
+//! * The code binary-searches intervals of syscall numbers with the same outcome (about 6
+//!   comparisons for a Docker-like profile) where libseccomp 2.5 tests syscalls one by one.
 //!
 //! The cost: only the architectures of this host are generated (x86_64 builds: X86_64, X86,
 //! X32); other OCI architectures are accepted and emit nothing since this kernel never reports

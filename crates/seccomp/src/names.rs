@@ -49,6 +49,60 @@ impl Abi {
     }
 }
 
+/// i386 also reaches the socket and SysV IPC syscalls through the socketcall(2) and ipc(2)
+/// multiplexers, selected by their first argument. A rule for, say, `connect` must cover
+/// `socketcall(SYS_CONNECT, ...)` too or a 32-bit program walks around it (libseccomp does the
+/// same). Returns the multiplexer's number and the value of its first argument (for ipc, the
+/// low 16 bits; the high ones carry a version).
+pub(crate) fn x86_multiplexed(name: &str) -> Option<(u32, u32)> {
+    const SOCKETCALL: u32 = 102;
+    const IPC: u32 = 117;
+    // linux/net.h SYS_* and linux/ipc.h call numbers.
+    const SOCKET_CALLS: [&str; 20] = [
+        "socket",
+        "bind",
+        "connect",
+        "listen",
+        "accept",
+        "getsockname",
+        "getpeername",
+        "socketpair",
+        "send",
+        "recv",
+        "sendto",
+        "recvfrom",
+        "shutdown",
+        "setsockopt",
+        "getsockopt",
+        "sendmsg",
+        "recvmsg",
+        "accept4",
+        "recvmmsg",
+        "sendmmsg",
+    ];
+    const IPC_CALLS: [(&str, u32); 12] = [
+        ("semop", 1),
+        ("semget", 2),
+        ("semctl", 3),
+        ("semtimedop", 4),
+        ("msgsnd", 11),
+        ("msgrcv", 12),
+        ("msgget", 13),
+        ("msgctl", 14),
+        ("shmat", 21),
+        ("shmdt", 22),
+        ("shmget", 23),
+        ("shmctl", 24),
+    ];
+    if let Some(i) = SOCKET_CALLS.iter().position(|n| *n == name) {
+        return Some((SOCKETCALL, i as u32 + 1));
+    }
+    IPC_CALLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, call)| (IPC, *call))
+}
+
 /// The ABI of this build's own processes, always part of a filter.
 #[cfg(target_arch = "x86_64")]
 pub(crate) const NATIVE: Option<Abi> = Some(Abi::X86_64);

@@ -352,3 +352,41 @@ fn interval_search_decides_every_number() {
         assert_eq!(x64(&f, nr, [0; 6]), want0, "nr {nr} arg 0");
     }
 }
+
+#[test]
+fn i386_socketcall_and_ipc_follow_the_direct_rules() {
+    let f = ok(
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"],"syscalls":[
+        {"names":["connect","shmget"],"action":"SCMP_ACT_ERRNO","errnoRet":13},
+        {"names":["bind"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":3,"op":"SCMP_CMP_EQ"}]}]}"#,
+    );
+    let i386 = |nr, a0| {
+        let args = [a0, 0, 0, 0, 0, 0];
+        run(
+            f.instructions(),
+            &Data {
+                nr,
+                arch: AUDIT_ARCH_I386,
+                args,
+            },
+        )
+    };
+    assert_eq!(i386(362, 0), RET_ERRNO | 13, "direct connect");
+    assert_eq!(i386(102, 3), RET_ERRNO | 13, "socketcall(SYS_CONNECT)");
+    assert_eq!(i386(102, 1), RET_ALLOW, "socketcall(SYS_SOCKET)");
+    assert_eq!(
+        i386(102, 2),
+        RET_ALLOW,
+        "conditional bind stays on the direct call"
+    );
+    assert_eq!(i386(117, 23), RET_ERRNO | 13, "ipc(SHMGET)");
+    assert_eq!(
+        i386(117, 0x1_0017),
+        RET_ERRNO | 13,
+        "ipc(SHMGET) with a version"
+    );
+    assert_eq!(i386(117, 22), RET_ALLOW, "ipc(SHMDT)");
+    // x86_64 has no multiplexers.
+    assert_eq!(call(&f, 41), RET_ALLOW);
+    assert_eq!(call(&f, 42), RET_ERRNO | 13);
+}
