@@ -145,6 +145,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         state_dir,
         console: console.or(relay_theirs),
         preserve_fds: opts.preserve_fds,
+        seccomp: match linux.seccomp() {
+            Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| Error::config(bundle.config_path(), format!("linux.seccomp: {e}")))?),
+            None => None,
+        },
     };
 
     let (ours, theirs) = sync::pair()?;
@@ -244,6 +248,21 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
                 crate::hooks::run_all("prestart", hooks.prestart().as_ref(), json.as_bytes())?;
                 crate::hooks::run_all("createRuntime", hooks.create_runtime().as_ref(), json.as_bytes())?;
                 chan.send(sync::HOOKS_DONE, json.as_bytes()).ctx(|| "resume init after hooks".into())?;
+            }
+            Some((sync::SECCOMP, _)) => {
+                let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd()).ctx(|| "receive the seccomp notify fd".into())?;
+                let listener = state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let path = listener.and_then(|s| s.listener_path().clone()).unwrap_or_default();
+                let meta = listener.and_then(|s| s.listener_metadata().clone());
+                let json = state.oci_state(Status::Creating).to_string();
+                let ps = onggi_seccomp::ContainerProcessState {
+                    oci_version: crate::spec::OCI_VERSION,
+                    pid: pid.as_raw(),
+                    metadata: meta.as_deref(),
+                    state_json: json.as_bytes(),
+                };
+                onggi_seccomp::send_process_state(&path, std::os::fd::AsFd::as_fd(&fd), &ps)
+                    .map_err(|e| Error::Unsupported(format!("seccomp listener {}: {e}", path.display())))?;
             }
             Some((sync::ERROR, msg)) => {
                 return Err(Error::Init { id: state.id.clone(), msg: String::from_utf8_lossy(&msg).into_owned() })

@@ -31,7 +31,14 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": crate::caps::all_names(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": onggi_seccomp::supported_actions(),
+                "operators": onggi_seccomp::supported_operators(),
+                "archs": onggi_seccomp::supported_archs(),
+                "knownFlags": onggi_seccomp::supported_flags(),
+                "supportedFlags": onggi_seccomp::supported_flags()
+            },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

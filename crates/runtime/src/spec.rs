@@ -31,8 +31,10 @@ impl Bundle {
         let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
         let config_path = dir.join("config.json");
         let text = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let spec: Spec = serde_json::from_slice(&text)
-            .map_err(|e| Error::config(&config_path, format!("cannot parse: {e}")))?;
+        let spec: Spec = match serde_json::from_slice(&text) {
+            Ok(s) => s,
+            Err(e) => return Err(Error::config(&config_path, parse_error_detail(&text, e))),
+        };
         let rootfs = validate(&spec, &dir, &config_path)?;
         Ok(Bundle { dir, spec, rootfs })
     }
@@ -40,6 +42,19 @@ impl Bundle {
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.json")
     }
+}
+
+/// A parse error, made precise where a generic serde message would be
+/// vague (an unknown seccomp action says which one and where).
+fn parse_error_detail(text: &[u8], e: serde_json::Error) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) {
+        if let Some(sc) = v.get("linux").and_then(|l| l.get("seccomp")) {
+            if let Err(se) = onggi_seccomp::parse_seccomp(sc.to_string().as_bytes()) {
+                return format!("cannot parse: {se}");
+            }
+        }
+    }
+    format!("cannot parse: {e}")
 }
 
 /// Parse "MAJOR.MINOR.PATCH[-suffix]" into numbers.

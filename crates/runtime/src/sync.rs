@@ -15,6 +15,8 @@ pub const HOOKS: u8 = b'H';
 pub const HOOKS_DONE: u8 = b'h';
 /// Child -> parent: init waits at the start barrier.
 pub const READY: u8 = b'R';
+/// Child -> parent: the seccomp notify fd follows in an SCM_RIGHTS message.
+pub const SECCOMP: u8 = b'S';
 /// Child -> parent: payload is an error message.
 pub const ERROR: u8 = b'E';
 

@@ -49,6 +49,8 @@ pub struct InitPlan {
     pub state_dir: OwnedFd,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// Compiled by the parent; the child only loads it.
+    pub seccomp: Option<onggi_seccomp::Filter>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -128,6 +130,16 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     process::apply_privileged(&plan.process)?;
     let exe = process::resolve_executable(&plan.process)?;
     process::enter_cwd(&plan.process.cwd)?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
+    // must happen before the user switch (as in runc). A notify filter is
+    // loaded here too: its fd must reach the parent before create returns.
+    let early_seccomp = plan.seccomp.as_ref().filter(|f| f.has_notify() || !plan.process.no_new_privs);
+    if let Some(filter) = early_seccomp {
+        if plan.process.no_new_privs {
+            process::set_no_new_privs()?;
+        }
+        load_seccomp(filter, chan)?;
+    }
     process::switch_user(&plan.process, !plan.ns.in_userns || plan.ns.new_user)?;
 
     chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
@@ -152,6 +164,16 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     unsafe { libc::_exit(1) }
 }
 
+/// Load the filter; hand a notify listener fd to the parent.
+fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
+    let fd = filter.load().map_err(|e| Error::sys("load seccomp filter", e))?;
+    if let Some(fd) = fd {
+        chan.send(sync::SECCOMP, b"").ctx(|| "announce the seccomp fd".into())?;
+        onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP).map_err(|e| Error::sys("send the seccomp fd", e))?;
+    }
+    Ok(())
+}
+
 fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) -> Error {
     if !plan.start_container_hooks.is_empty() {
         let json = match serde_json::from_slice::<serde_json::Value>(state_json) {
@@ -172,6 +194,12 @@ fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) ->
     if plan.process.no_new_privs {
         if let Err(e) = process::set_no_new_privs() {
             return e;
+        }
+    }
+    // The filter goes on as late as possible: only execve is left to pass it.
+    if let Some(filter) = plan.seccomp.as_ref().filter(|f| !f.has_notify() && plan.process.no_new_privs) {
+        if let Err(e) = filter.load() {
+            return Error::sys("load seccomp filter", e);
         }
     }
     process::exec(exe, &plan.process)
