@@ -54,6 +54,13 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
+    if !matches!(
+        onggi_cgroups::detect(),
+        Ok(onggi_cgroups::Hierarchy::V1 | onggi_cgroups::Hierarchy::Hybrid)
+    ) {
+        eprintln!("attach_bench measures cgroup v1 only");
+        return;
+    }
     let id = std::process::id();
     let mut a = Cgroup::resolve(None, &format!("onggi-bench-{id}-a")).expect("resolve");
     let mut b = Cgroup::resolve(None, &format!("onggi-bench-{id}-b")).expect("resolve");
