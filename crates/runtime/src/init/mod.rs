@@ -133,6 +133,9 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
     // must happen before the user switch (as in runc). A notify filter is
     // loaded here too: its fd must reach the parent before create returns.
+    // Mark every fd but stdio and the preserved ones close-on-exec now,
+    // before a seccomp filter could forbid close_range.
+    process::cloexec_from(3 + plan.preserve_fds)?;
     let early_seccomp = plan.seccomp.as_ref().filter(|f| f.has_notify() || !plan.process.no_new_privs);
     if let Some(filter) = early_seccomp {
         if plan.process.no_new_privs {
@@ -186,9 +189,6 @@ fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) ->
         if let Err(e) = crate::hooks::run_all("startContainer", Some(&plan.start_container_hooks), &json) {
             return e;
         }
-    }
-    if let Err(e) = process::cloexec_from(3 + plan.preserve_fds) {
-        return e;
     }
     process::reset_signals();
     if plan.process.no_new_privs {
