@@ -244,8 +244,11 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
             Some((sync::READY, _)) => return Ok(()),
             Some((sync::HOOKS, _)) => {
                 let json = state.oci_state(Status::Creating).to_string();
+                // prestart predates the "creating" status: its hooks (and the
+                // validation suite) expect "created", as runc and crun give.
+                let prestart_json = state.oci_state(Status::Created).to_string();
                 #[allow(deprecated)]
-                crate::hooks::run_all("prestart", hooks.prestart().as_ref(), json.as_bytes())?;
+                crate::hooks::run_all("prestart", hooks.prestart().as_ref(), prestart_json.as_bytes())?;
                 crate::hooks::run_all("createRuntime", hooks.create_runtime().as_ref(), json.as_bytes())?;
                 chan.send(sync::HOOKS_DONE, json.as_bytes()).ctx(|| "resume init after hooks".into())?;
             }
