@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# onggi's test suite, as root: unit and integration tests on this host
+# (cgroup v1 hybrid here), then the cgroup tests again inside a throw-away
+# cgroup v2 VM (../shared/vm/cgv2-run.sh), one boot for all of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the tests run real containers)" >&2; exit 1; }
+cargo build --workspace --all-targets
+cargo test --workspace
+if [ -x ../shared/vm/cgv2-run.sh ] && command -v qemu-system-x86_64 >/dev/null; then
+	echo "== cgroup v2 tests in a VM"
+	crates/cgroups/tests/run-v2-in-vm.sh
+else
+	echo "test.sh: no ../shared/vm/cgv2-run.sh or qemu-system-x86_64: cgroup v2 VM tests skipped" >&2
+fi
