@@ -76,6 +76,54 @@ impl CreateArgs {
     }
 }
 
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// A process.json describing the process (instead of the command)
+    #[arg(short, long)]
+    process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    tty: bool,
+    /// Unix socket that receives the pty master
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Do not wait for the process
+    #[arg(short, long)]
+    detach: bool,
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Environment variable KEY=VALUE (repeatable)
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short, long)]
+    user: Option<String>,
+    /// Additional group id (repeatable)
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (repeatable)
+    #[arg(short, long)]
+    cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: u32,
+    /// SELinux label of the process
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// AppArmor profile of the process
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// Container id
+    id: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a container: its init waits for `start`
@@ -90,6 +138,8 @@ enum Command {
         #[arg(short, long)]
         detach: bool,
     },
+    /// Run a new process in a running container
+    Exec(ExecArgs),
     /// Print the state of a container as JSON
     State { id: String },
     /// Send a signal to the container's init (or to all its processes)
@@ -160,6 +210,27 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Start { id } => lifecycle::start(&root, &id)?,
         Command::Run { create, detach } => return Ok(onggi_runtime::run::run(&root, &create.options(), detach)?),
+        Command::Exec(a) => {
+            let opts = onggi_runtime::exec::ExecOptions {
+                id: a.id,
+                process_file: a.process,
+                args: a.command,
+                tty: a.tty,
+                console_socket: a.console_socket,
+                detach: a.detach,
+                pid_file: a.pid_file,
+                cwd: a.cwd,
+                env: a.env,
+                user: a.user,
+                additional_gids: a.additional_gids,
+                caps: a.cap,
+                no_new_privs: a.no_new_privs,
+                preserve_fds: a.preserve_fds,
+                process_label: a.process_label,
+                apparmor: a.apparmor,
+            };
+            return Ok(onggi_runtime::exec::exec(&root, &opts)?);
+        }
         Command::State { id } => {
             let v = lifecycle::state_json(&root, &id)?;
             println!("{}", serde_json_pretty(&v));

@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod create;
 pub mod error;
+pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod init;
@@ -19,6 +20,7 @@ pub mod run;
 pub mod signal;
 pub mod spec;
 pub mod state;
+pub mod supervise;
 pub mod sync;
 pub mod time;
 pub mod tty;
