@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use onggi_runtime::{create::CreateOptions, lifecycle, log, signal, spec, state::StateRoot};
 
 #[derive(Parser)]
-#[command(name = "onggi-runtime", version, about = "An OCI container runtime (runtime-spec 1.3) with runc's command line")]
+#[command(
+    name = "onggi-runtime",
+    version,
+    about = "An OCI container runtime (runtime-spec 1.3) with runc's command line"
+)]
 struct Cli {
     /// Directory for container state (default /run/onggi, or $XDG_RUNTIME_DIR/onggi when not root)
     #[arg(long, global = true)]
@@ -177,6 +181,157 @@ enum Command {
     },
     /// Print the features this runtime implements as JSON
     Features,
+    /// Freeze every process of the container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// Change the container's resource limits
+    Update(UpdateArgs),
+    /// Resource statistics (--stats once) or a stream of stats and OOM events
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events, e.g. 5s, 500ms
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Processes of the container
+    Ps {
+        /// table (ps output) or json (pids)
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Arguments for ps (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpdateArgs {
+    /// Resources as JSON (linux.resources), "-" for stdin
+    #[arg(short, long)]
+    resources: Option<PathBuf>,
+    #[arg(long)]
+    memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    #[arg(long = "kernel-memory")]
+    kernel_memory: Option<String>,
+    #[arg(long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    id: String,
+}
+
+impl UpdateArgs {
+    /// The flags as a linux.resources object.
+    fn resources(&self) -> Result<serde_json::Value> {
+        use onggi_runtime::manage::parse_size;
+        if let Some(path) = &self.resources {
+            let text = if path.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+            };
+            return serde_json::from_str(&text)
+                .with_context(|| format!("parse resources {}", path.display()));
+        }
+        let size = |s: &Option<String>| -> Result<Option<i64>> {
+            Ok(match s {
+                Some(v) => Some(parse_size(v)?),
+                None => None,
+            })
+        };
+        let mut r = serde_json::json!({});
+        let mut set = |section: &str, key: &str, v: serde_json::Value| {
+            r[section][key] = v;
+        };
+        if let Some(v) = size(&self.memory)? {
+            set("memory", "limit", v.into());
+        }
+        if let Some(v) = size(&self.memory_swap)? {
+            set("memory", "swap", v.into());
+        }
+        if let Some(v) = size(&self.memory_reservation)? {
+            set("memory", "reservation", v.into());
+        }
+        if let Some(v) = size(&self.kernel_memory)? {
+            set("memory", "kernel", v.into());
+        }
+        if let Some(v) = self.cpu_shares {
+            set("cpu", "shares", v.into());
+        }
+        if let Some(v) = self.cpu_quota {
+            set("cpu", "quota", v.into());
+        }
+        if let Some(v) = self.cpu_period {
+            set("cpu", "period", v.into());
+        }
+        if let Some(v) = self.cpu_rt_period {
+            set("cpu", "realtimePeriod", v.into());
+        }
+        if let Some(v) = self.cpu_rt_runtime {
+            set("cpu", "realtimeRuntime", v.into());
+        }
+        if let Some(v) = &self.cpuset_cpus {
+            set("cpu", "cpus", v.clone().into());
+        }
+        if let Some(v) = &self.cpuset_mems {
+            set("cpu", "mems", v.clone().into());
+        }
+        if let Some(v) = self.pids_limit {
+            set("pids", "limit", v.into());
+        }
+        if let Some(v) = self.blkio_weight {
+            set("blockIO", "weight", v.into());
+        }
+        Ok(r)
+    }
+}
+
+/// "5s", "500ms", "1m", or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.trim().len()),
+    );
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => bail!("invalid duration {s:?}: use s, ms, m or h"),
+    };
+    if secs <= 0.0 {
+        bail!("invalid duration {s:?}: must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn main() {
@@ -201,7 +356,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         bail!("--systemd-cgroup is not supported yet: use cgroupfs paths");
     }
     if !matches!(cli.rootless.as_str(), "auto" | "true" | "false") {
-        bail!("--rootless must be auto, true or false, not {:?}", cli.rootless);
+        bail!(
+            "--rootless must be auto, true or false, not {:?}",
+            cli.rootless
+        );
     }
     let root = StateRoot::new(cli.root.clone().unwrap_or_else(lifecycle::default_root));
     match cli.command {
@@ -209,7 +367,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             onggi_runtime::create::create(&root, &args.options(), false)?;
         }
         Command::Start { id } => lifecycle::start(&root, &id)?,
-        Command::Run { create, detach } => return Ok(onggi_runtime::run::run(&root, &create.options(), detach)?),
+        Command::Run { create, detach } => {
+            return Ok(onggi_runtime::run::run(&root, &create.options(), detach)?)
+        }
         Command::Exec(a) => {
             let opts = onggi_runtime::exec::ExecOptions {
                 id: a.id,
@@ -247,9 +407,41 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 bail!("{} exists: remove it first", path.display());
             }
             let v = spec::default_spec(rootless, nix_uid(), nix_gid());
-            std::fs::write(&path, serde_json_pretty(&v) + "\n").with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, serde_json_pretty(&v) + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
         }
-        Command::Features => println!("{}", serde_json_pretty(&onggi_runtime::features::features())),
+        Command::Pause { id } => onggi_runtime::manage::pause(&root, &id)?,
+        Command::Resume { id } => onggi_runtime::manage::resume(&root, &id)?,
+        Command::Update(a) => {
+            let v = a.resources()?;
+            let res: onggi_runtime::oci_spec::runtime::LinuxResources =
+                serde_json::from_value(v).context("invalid resources")?;
+            onggi_runtime::manage::update(&root, &a.id, &res)?;
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let iv = parse_duration(&interval)?;
+            onggi_runtime::manage::events(&root, &id, stats, iv, &mut std::io::stdout().lock())?;
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => match format.as_str() {
+            "json" => println!(
+                "{}",
+                serde_json::to_string(&onggi_runtime::manage::pids(&root, &id)?)?
+            ),
+            "table" => print!("{}", onggi_runtime::manage::ps_table(&root, &id, &ps_args)?),
+            other => bail!("unknown --format {other:?}: use table or json"),
+        },
+        Command::Features => println!(
+            "{}",
+            serde_json_pretty(&onggi_runtime::features::features())
+        ),
     }
     Ok(0)
 }
@@ -266,9 +458,22 @@ fn list(root: &StateRoot, format: &str, quiet: bool) -> Result<()> {
     match format {
         "json" => writeln!(out, "{}", onggi_runtime_json(&entries)?)?,
         "table" => {
-            writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+            writeln!(
+                out,
+                "{:<20} {:<10} {:<10} {:<40} {:<32} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )?;
             for e in &entries {
-                writeln!(out, "{:<20} {:<10} {:<10} {:<40} {:<32} {}", e.id, e.pid, e.status.to_string(), e.bundle.display(), e.created, e.owner)?;
+                writeln!(
+                    out,
+                    "{:<20} {:<10} {:<10} {:<40} {:<32} {}",
+                    e.id,
+                    e.pid,
+                    e.status.to_string(),
+                    e.bundle.display(),
+                    e.created,
+                    e.owner
+                )?;
             }
         }
         other => bail!("unknown --format {other:?}: use table or json"),

@@ -130,12 +130,27 @@ pub fn drop_bounding(keep: u64, last: u32) -> nix::Result<()> {
 
 /// Set effective, permitted and inheritable sets of this thread.
 pub fn set_process_caps(sets: &CapSets) -> nix::Result<()> {
-    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let split = |m: u64| [(m & 0xffff_ffff) as u32, (m >> 32) as u32];
-    let (e, p, i) = (split(sets.effective), split(sets.permitted), split(sets.inheritable));
+    let (e, p, i) = (
+        split(sets.effective),
+        split(sets.permitted),
+        split(sets.inheritable),
+    );
     let data = [
-        CapData { effective: e[0], permitted: p[0], inheritable: i[0] },
-        CapData { effective: e[1], permitted: p[1], inheritable: i[1] },
+        CapData {
+            effective: e[0],
+            permitted: p[0],
+            inheritable: i[0],
+        },
+        CapData {
+            effective: e[1],
+            permitted: p[1],
+            inheritable: i[1],
+        },
     ];
     // SAFETY: header and data are valid for the v3 ABI (two CapData).
     let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
@@ -149,12 +164,26 @@ pub fn set_process_caps(sets: &CapSets) -> nix::Result<()> {
 /// inheritable).
 pub fn set_ambient(ambient: u64, last: u32) -> nix::Result<()> {
     // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     for cap in 0..=last {
         if ambient & (1u64 << cap) != 0 {
             // SAFETY: prctl with integer arguments only.
             let r = unsafe {
-                libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0)
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
             };
             if r != 0 {
                 return Err(nix::errno::Errno::last());
@@ -168,16 +197,59 @@ pub fn set_ambient(ambient: u64, last: u32) -> nix::Result<()> {
 pub fn all_names() -> Vec<String> {
     use Capability::*;
     let all = [
-        AuditControl, AuditRead, AuditWrite, BlockSuspend, Bpf, CheckpointRestore, Chown,
-        DacOverride, DacReadSearch, Fowner, Fsetid, IpcLock, IpcOwner, Kill, Lease,
-        LinuxImmutable, MacAdmin, MacOverride, Mknod, NetAdmin, NetBindService, NetBroadcast,
-        NetRaw, Perfmon, Setfcap, Setgid, Setpcap, Setuid, SysAdmin, SysBoot, SysChroot,
-        SysModule, SysNice, SysPacct, SysPtrace, SysRawio, SysResource, SysTime, SysTtyConfig,
-        Syslog, WakeAlarm,
+        AuditControl,
+        AuditRead,
+        AuditWrite,
+        BlockSuspend,
+        Bpf,
+        CheckpointRestore,
+        Chown,
+        DacOverride,
+        DacReadSearch,
+        Fowner,
+        Fsetid,
+        IpcLock,
+        IpcOwner,
+        Kill,
+        Lease,
+        LinuxImmutable,
+        MacAdmin,
+        MacOverride,
+        Mknod,
+        NetAdmin,
+        NetBindService,
+        NetBroadcast,
+        NetRaw,
+        Perfmon,
+        Setfcap,
+        Setgid,
+        Setpcap,
+        Setuid,
+        SysAdmin,
+        SysBoot,
+        SysChroot,
+        SysModule,
+        SysNice,
+        SysPacct,
+        SysPtrace,
+        SysRawio,
+        SysResource,
+        SysTime,
+        SysTtyConfig,
+        Syslog,
+        WakeAlarm,
     ];
     let mut v: Vec<(u32, String)> = all
         .iter()
-        .map(|c| (number(*c), serde_json::to_value(c).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()))
+        .map(|c| {
+            (
+                number(*c),
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     v.sort();
     v.into_iter().map(|(_, n)| n).collect()

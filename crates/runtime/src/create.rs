@@ -77,19 +77,45 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     crate::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let spec = &bundle.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::config(bundle.config_path(), "process is missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config(bundle.config_path(), "process is missing"))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !relay_terminal {
-        return Err(Error::Unsupported("process.terminal is true: --console-socket is required when the runtime detaches".into()));
+        return Err(Error::Unsupported(
+            "process.terminal is true: --console-socket is required when the runtime detaches"
+                .into(),
+        ));
     }
     if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Unsupported("--console-socket given but process.terminal is false".into()));
+        return Err(Error::Unsupported(
+            "--console-socket given but process.terminal is false".into(),
+        ));
     }
     let linux = spec.linux().clone().unwrap_or_default();
-    let ns = NamespacePlan::from_spec(linux.namespaces().as_deref().unwrap_or(&[]), linux.time_offsets().as_ref())?;
+    let ns = NamespacePlan::from_spec(
+        linux.namespaces().as_deref().unwrap_or(&[]),
+        linux.time_offsets().as_ref(),
+    )?;
     let process_plan = ProcessPlan::from_spec(process, linux.personality().as_ref())?;
-    let rootfs_plan = RootfsPlan::from_spec(spec, &bundle.dir, &bundle.rootfs, opts.no_pivot, ns.new_mount || ns.joins.iter().any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount), ns.in_userns, ns.new_cgroup)?;
-    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let rootfs_plan = RootfsPlan::from_spec(
+        spec,
+        &bundle.dir,
+        &bundle.rootfs,
+        opts.no_pivot,
+        ns.new_mount
+            || ns
+                .joins
+                .iter()
+                .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount),
+        ns.in_userns,
+        ns.new_cgroup,
+    )?;
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = onggi_cgroups::Cgroup::resolve(cgroups_path.as_deref(), &opts.id)?;
     let hooks = hooks_of(spec);
     let console = match &opts.console_socket {
@@ -99,12 +125,21 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
 
     // From here on, things exist: the guard removes them on failure.
     let dir = root.reserve(&opts.id)?;
-    let mut guard = Guard { root, id: opts.id.clone(), cgroup: None, pid: None, armed: true };
+    let mut guard = Guard {
+        root,
+        id: opts.id.clone(),
+        cgroup: None,
+        pid: None,
+        armed: true,
+    };
     cgroup.create()?;
     guard.cgroup = Some(cgroup.clone());
     if let Some(res) = linux.resources() {
         let mut res = res.clone();
-        let rules = crate::rootfs::devices::cgroup_rules(res.devices().as_deref().unwrap_or(&[]), &rootfs_plan.devices);
+        let rules = crate::rootfs::devices::cgroup_rules(
+            res.devices().as_deref().unwrap_or(&[]),
+            &rootfs_plan.devices,
+        );
         if !rules.is_empty() {
             res.set_devices(Some(rules));
         }
@@ -112,49 +147,71 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     }
     let handles = cgroup.attach_handles()?;
     let fifo = dir.join(crate::state::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).ctx(|| format!("mkfifo {}", fifo.display()))?;
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("mkfifo {}", fifo.display()))?;
     // mkfifo's mode is filtered by our umask.
-    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622)).at(&fifo)?;
-    let state_dir: OwnedFd = nix::fcntl::open(&dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("open {}", dir.display()))?;
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .at(&fifo)?;
+    let state_dir: OwnedFd = nix::fcntl::open(
+        &dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", dir.display()))?;
 
     let (relay_ours, relay_theirs) = if terminal && console.is_none() {
-        let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+        let (a, b) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::io("console socketpair", e))?;
         (Some(OwnedFd::from(a)), Some(OwnedFd::from(b)))
     } else {
         (None, None)
     };
 
     #[allow(deprecated)]
-    let wants_hooks = [hooks.prestart(), hooks.create_runtime(), hooks.create_container(), hooks.start_container()]
-        .iter()
-        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
-    let sysctls: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
-    let plan = InitPlan {
-        id: opts.id.clone(),
-        ns,
-        rootfs: rootfs_plan,
-        process: process_plan,
-        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
-        domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
-        sysctls,
-        create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
-        start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
-        wants_hooks,
-        cgroup: Some(handles),
-        state_dir,
-        console: console.or(relay_theirs),
-        preserve_fds: opts.preserve_fds,
-        seccomp: match linux.seccomp() {
-            Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| Error::config(bundle.config_path(), format!("linux.seccomp: {e}")))?),
-            None => None,
-        },
-    };
+    let wants_hooks = [
+        hooks.prestart(),
+        hooks.create_runtime(),
+        hooks.create_container(),
+        hooks.start_container(),
+    ]
+    .iter()
+    .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()));
+    let sysctls: Vec<(String, String)> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let plan =
+        InitPlan {
+            id: opts.id.clone(),
+            ns,
+            rootfs: rootfs_plan,
+            process: process_plan,
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
+            sysctls,
+            create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
+            start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+            wants_hooks,
+            cgroup: Some(handles),
+            state_dir,
+            console: console.or(relay_theirs),
+            preserve_fds: opts.preserve_fds,
+            seccomp: match linux.seccomp() {
+                Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| {
+                    Error::config(bundle.config_path(), format!("linux.seccomp: {e}"))
+                })?),
+                None => None,
+            },
+        };
 
     let (ours, theirs) = sync::pair()?;
     let pid = spawn_init(&plan, ours.as_fd().as_raw_fd(), theirs)?;
     guard.pid = Some(pid);
-    let pid_start_time = crate::state::proc_stat(pid.as_raw()).map(|s| s.0).unwrap_or(0);
+    let pid_start_time = crate::state::proc_stat(pid.as_raw())
+        .map(|s| s.0)
+        .unwrap_or(0);
     let state = ContainerState {
         id: opts.id.clone(),
         pid: pid.as_raw(),
@@ -175,7 +232,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
-        ours.send(sync::MAPPED, b"").ctx(|| "tell init the ids are mapped".into())?;
+        ours.send(sync::MAPPED, b"")
+            .ctx(|| "tell init the ids are mapped".into())?;
     }
     if let Some(adj) = process.oom_score_adj() {
         let p = format!("/proc/{pid}/oom_score_adj");
@@ -186,7 +244,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         write_pid_file(p, pid.as_raw())?;
     }
     guard.armed = false;
-    Ok(Created { state, pid, console: relay_ours })
+    Ok(Created {
+        state,
+        pid,
+        console: relay_ours,
+    })
 }
 
 /// Clone the init with the namespace flags; in the child run `init::main`.
@@ -195,7 +257,9 @@ fn spawn_init(plan: &InitPlan, parent_end: i32, child_chan: Channel) -> Result<P
     // children: do it right before the clone, and undo it right after.
     let own_pid_ns = match &plan.ns.pid_join {
         Some(j) => {
-            let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid").at("/proc/self/ns/pid")?.into();
+            let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid")
+                .at("/proc/self/ns/pid")?
+                .into();
             init::namespaces::join(j)?;
             Some(own)
         }
@@ -203,17 +267,28 @@ fn spawn_init(plan: &InitPlan, parent_end: i32, child_chan: Channel) -> Result<P
     };
     let own_time_ns = match &plan.ns.new_time {
         Some(offsets) => {
-            let own: OwnedFd = std::fs::File::open("/proc/self/ns/time").at("/proc/self/ns/time")?.into();
-            nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "unshare time namespace".into())?;
-            let text: String = offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
+            let own: OwnedFd = std::fs::File::open("/proc/self/ns/time")
+                .at("/proc/self/ns/time")?
+                .into();
+            nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+                .ctx(|| "unshare time namespace".into())?;
+            let text: String = offsets
+                .iter()
+                .map(|(c, s, n)| format!("{c} {s} {n}\n"))
+                .collect();
             if !text.is_empty() {
-                std::fs::write("/proc/self/timens_offsets", text).at("/proc/self/timens_offsets")?;
+                std::fs::write("/proc/self/timens_offsets", text)
+                    .at("/proc/self/timens_offsets")?;
             }
             Some(own)
         }
         None => None,
     };
-    let cgroup_fd = plan.cgroup.as_ref().and_then(|h| h.clone_into_fd()).map(|fd| fd.as_raw_fd());
+    let cgroup_fd = plan
+        .cgroup
+        .as_ref()
+        .and_then(|h| h.clone_into_fd())
+        .map(|fd| fd.as_raw_fd());
     let r = init::clone::fork_into(plan.ns.clone_flags.bits() as u64, cgroup_fd);
     match r {
         Ok(None) => {
@@ -225,22 +300,35 @@ fn spawn_init(plan: &InitPlan, parent_end: i32, child_chan: Channel) -> Result<P
         Ok(Some(pid)) => {
             drop(child_chan);
             if let Some(fd) = own_pid_ns {
-                nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).ctx(|| "restore pid namespace".into())?;
+                nix::sched::setns(fd, CloneFlags::CLONE_NEWPID)
+                    .ctx(|| "restore pid namespace".into())?;
             }
             if let Some(fd) = own_time_ns {
-                nix::sched::setns(fd, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).ctx(|| "restore time namespace".into())?;
+                nix::sched::setns(fd, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+                    .ctx(|| "restore time namespace".into())?;
             }
             Ok(pid)
         }
-        Err(e) => Err(Error::sys(format!("clone container init with {:?}", plan.ns.clone_flags), e)),
+        Err(e) => Err(Error::sys(
+            format!("clone container init with {:?}", plan.ns.clone_flags),
+            e,
+        )),
     }
 }
 
 /// Serve the init until it reports READY: run prestart/createRuntime hooks
 /// when asked, relay its errors.
-fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+fn drive_init(
+    chan: &Channel,
+    state: &ContainerState,
+    pid: Pid,
+    hooks: &oci_spec::runtime::Hooks,
+) -> Result<()> {
     loop {
-        match chan.recv().ctx(|| format!("read from init of {}", state.id))? {
+        match chan
+            .recv()
+            .ctx(|| format!("read from init of {}", state.id))?
+        {
             Some((sync::READY, _)) => return Ok(()),
             Some((sync::HOOKS, _)) => {
                 let json = state.oci_state(Status::Creating).to_string();
@@ -248,14 +336,30 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
                 // validation suite) expect "created", as runc and crun give.
                 let prestart_json = state.oci_state(Status::Created).to_string();
                 #[allow(deprecated)]
-                crate::hooks::run_all("prestart", hooks.prestart().as_ref(), prestart_json.as_bytes())?;
-                crate::hooks::run_all("createRuntime", hooks.create_runtime().as_ref(), json.as_bytes())?;
-                chan.send(sync::HOOKS_DONE, json.as_bytes()).ctx(|| "resume init after hooks".into())?;
+                crate::hooks::run_all(
+                    "prestart",
+                    hooks.prestart().as_ref(),
+                    prestart_json.as_bytes(),
+                )?;
+                crate::hooks::run_all(
+                    "createRuntime",
+                    hooks.create_runtime().as_ref(),
+                    json.as_bytes(),
+                )?;
+                chan.send(sync::HOOKS_DONE, json.as_bytes())
+                    .ctx(|| "resume init after hooks".into())?;
             }
             Some((sync::SECCOMP, _)) => {
-                let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd()).ctx(|| "receive the seccomp notify fd".into())?;
-                let listener = state.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-                let path = listener.and_then(|s| s.listener_path().clone()).unwrap_or_default();
+                let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd())
+                    .ctx(|| "receive the seccomp notify fd".into())?;
+                let listener = state
+                    .config
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().as_ref());
+                let path = listener
+                    .and_then(|s| s.listener_path().clone())
+                    .unwrap_or_default();
                 let meta = listener.and_then(|s| s.listener_metadata().clone());
                 let json = state.oci_state(Status::Creating).to_string();
                 let ps = onggi_seccomp::ContainerProcessState {
@@ -265,13 +369,21 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
                     state_json: json.as_bytes(),
                 };
                 onggi_seccomp::send_process_state(&path, std::os::fd::AsFd::as_fd(&fd), &ps)
-                    .map_err(|e| Error::Unsupported(format!("seccomp listener {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        Error::Unsupported(format!("seccomp listener {}: {e}", path.display()))
+                    })?;
             }
             Some((sync::ERROR, msg)) => {
-                return Err(Error::Init { id: state.id.clone(), msg: String::from_utf8_lossy(&msg).into_owned() })
+                return Err(Error::Init {
+                    id: state.id.clone(),
+                    msg: String::from_utf8_lossy(&msg).into_owned(),
+                })
             }
             Some((tag, _)) => {
-                return Err(Error::Init { id: state.id.clone(), msg: format!("unexpected message {tag:?} from init") })
+                return Err(Error::Init {
+                    id: state.id.clone(),
+                    msg: format!("unexpected message {tag:?} from init"),
+                })
             }
             None => {
                 let how = match waitpid(pid, None) {
@@ -279,7 +391,10 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
                     Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
                     _ => "unknown status".to_string(),
                 };
-                return Err(Error::Init { id: state.id.clone(), msg: format!("init exited during create ({how})") });
+                return Err(Error::Init {
+                    id: state.id.clone(),
+                    msg: format!("init exited during create ({how})"),
+                });
             }
         }
     }
@@ -289,7 +404,12 @@ fn drive_init(chan: &Channel, state: &ContainerState, pid: Pid, hooks: &oci_spec
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     std::fs::write(&tmp, pid.to_string()).at(&tmp)?;
     std::fs::rename(&tmp, &path).at(&path)
 }

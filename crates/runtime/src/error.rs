@@ -11,7 +11,10 @@ pub enum Error {
     Io { path: PathBuf, err: std::io::Error },
 
     #[error("{context}: {errno}")]
-    Sys { context: String, errno: nix::errno::Errno },
+    Sys {
+        context: String,
+        errno: nix::errno::Errno,
+    },
 
     #[error("config {}: {msg}", path.display())]
     Config { path: PathBuf, msg: String },
@@ -26,13 +29,21 @@ pub enum Error {
     AlreadyExists(String),
 
     #[error("container {id:?} is {status}: {what}")]
-    WrongState { id: String, status: String, what: &'static str },
+    WrongState {
+        id: String,
+        status: String,
+        what: &'static str,
+    },
 
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
 
     #[error("{hook} hook {}: {msg}", path.display())]
-    Hook { hook: &'static str, path: PathBuf, msg: String },
+    Hook {
+        hook: &'static str,
+        path: PathBuf,
+        msg: String,
+    },
 
     /// An error the container's init process reported over the sync socket.
     #[error("container {id:?}: {msg}")]
@@ -45,20 +56,33 @@ pub enum Error {
     Cgroup(#[from] onggi_cgroups::Error),
 
     #[error("state of container {id:?} in {}: {msg}", path.display())]
-    State { id: String, path: PathBuf, msg: String },
+    State {
+        id: String,
+        path: PathBuf,
+        msg: String,
+    },
 }
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), err: source }
+        Error::Io {
+            path: path.into(),
+            err: source,
+        }
     }
 
     pub fn sys(context: impl Into<String>, errno: nix::errno::Errno) -> Self {
-        Error::Sys { context: context.into(), errno }
+        Error::Sys {
+            context: context.into(),
+            errno,
+        }
     }
 
     pub fn config(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Config { path: path.into(), msg: msg.into() }
+        Error::Config {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
 }
 

@@ -18,7 +18,10 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
 use crate::error::{Error, IoContext, Result, SysContext};
-use crate::init::{namespaces, process::{self, ProcessPlan}};
+use crate::init::{
+    namespaces,
+    process::{self, ProcessPlan},
+};
 use crate::lifecycle;
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Channel};
@@ -50,14 +53,17 @@ pub struct ExecOptions {
 fn build_process(opts: &ExecOptions, base: &Process) -> Result<Process> {
     if let Some(path) = &opts.process_file {
         let text = std::fs::read(path).at(path)?;
-        let p: Process = serde_json::from_slice(&text).map_err(|e| Error::config(path, format!("cannot parse process: {e}")))?;
+        let p: Process = serde_json::from_slice(&text)
+            .map_err(|e| Error::config(path, format!("cannot parse process: {e}")))?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::config(path, "process.args must not be empty"));
         }
         return Ok(p);
     }
     if opts.args.is_empty() {
-        return Err(Error::Unsupported("exec needs a command (or --process FILE)".into()));
+        return Err(Error::Unsupported(
+            "exec needs a command (or --process FILE)".into(),
+        ));
     }
     let mut p = base.clone();
     p.set_args(Some(opts.args.clone()));
@@ -78,22 +84,30 @@ fn build_process(opts: &ExecOptions, base: &Process) -> Result<Process> {
             Some((a, b)) => (a, Some(b)),
             None => (u.as_str(), None),
         };
-        let uid: u32 = uid.parse().map_err(|_| Error::Unsupported(format!("--user {u:?}: expected uid[:gid] as numbers")))?;
+        let uid: u32 = uid.parse().map_err(|_| {
+            Error::Unsupported(format!("--user {u:?}: expected uid[:gid] as numbers"))
+        })?;
         p.user_mut().set_uid(uid);
         if let Some(g) = gid {
-            let gid: u32 = g.parse().map_err(|_| Error::Unsupported(format!("--user {u:?}: expected uid[:gid] as numbers")))?;
+            let gid: u32 = g.parse().map_err(|_| {
+                Error::Unsupported(format!("--user {u:?}: expected uid[:gid] as numbers"))
+            })?;
             p.user_mut().set_gid(gid);
         }
     }
     if !opts.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(opts.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(opts.additional_gids.clone()));
     }
     if !opts.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         let extra: Vec<Capability> = opts
             .caps
             .iter()
-            .map(|c| serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| Error::Unsupported(format!("--cap {c:?}: unknown capability"))))
+            .map(|c| {
+                serde_json::from_value(serde_json::Value::String(c.clone()))
+                    .map_err(|_| Error::Unsupported(format!("--cap {c:?}: unknown capability")))
+            })
             .collect::<Result<_>>()?;
         let add = |set: &Option<std::collections::HashSet<Capability>>| {
             let mut s = set.clone().unwrap_or_default();
@@ -148,15 +162,29 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     let c = lifecycle::load(root, &opts.id)?;
     match c.status {
         Status::Running | Status::Created => {}
-        Status::Paused => return Err(Error::WrongState { id: opts.id.clone(), status: c.status.to_string(), what: "cannot exec in a paused container" }),
-        _ => return Err(Error::WrongState { id: opts.id.clone(), status: c.status.to_string(), what: "cannot exec in a container that is not running" }),
+        Status::Paused => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: c.status.to_string(),
+                what: "cannot exec in a paused container",
+            })
+        }
+        _ => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: c.status.to_string(),
+                what: "cannot exec in a container that is not running",
+            })
+        }
     }
     let spec = &c.state.config;
     let base = spec.process().clone().unwrap_or_default();
     let process = build_process(opts, &base)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::Unsupported("exec --tty --detach needs --console-socket".into()));
+        return Err(Error::Unsupported(
+            "exec --tty --detach needs --console-socket".into(),
+        ));
     }
     let linux = spec.linux().clone().unwrap_or_default();
     let plan_process = ProcessPlan::from_spec(&process, linux.personality().as_ref())?;
@@ -190,34 +218,54 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         None => None,
     };
     let seccomp = match linux.seccomp() {
-        Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| Error::Unsupported(format!("linux.seccomp of {}: {e}", opts.id)))?),
+        Some(s) => Some(
+            onggi_seccomp::compile(s)
+                .map_err(|e| Error::Unsupported(format!("linux.seccomp of {}: {e}", opts.id)))?,
+        ),
         None => None,
     };
     let (console, relay) = match (&opts.console_socket, terminal) {
         (Some(p), true) => (Some(crate::tty::connect_console_socket(p)?), None),
         (None, true) => {
-            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| Error::io("console socketpair", e))?;
+            let (a, b) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| Error::io("console socketpair", e))?;
             (Some(OwnedFd::from(b)), Some(OwnedFd::from(a)))
         }
         _ => (None, None),
     };
-    let plan = ExecPlan { process: plan_process, joins, in_userns, cgroup, seccomp, console, preserve_fds: opts.preserve_fds };
+    let plan = ExecPlan {
+        process: plan_process,
+        joins,
+        in_userns,
+        cgroup,
+        seccomp,
+        console,
+        preserve_fds: opts.preserve_fds,
+    };
 
     let all = SigSet::all();
     let mut old = SigSet::empty();
     if !opts.detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old)).ctx(|| "block signals".into())?;
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old))
+            .ctx(|| "block signals".into())?;
     }
     let own_pid_ns = match &pid_ns {
         Some(fd) => {
-            let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid").at("/proc/self/ns/pid")?.into();
-            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).ctx(|| format!("enter pid namespace of {}", opts.id))?;
+            let own: OwnedFd = std::fs::File::open("/proc/self/ns/pid")
+                .at("/proc/self/ns/pid")?
+                .into();
+            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .ctx(|| format!("enter pid namespace of {}", opts.id))?;
             Some(own)
         }
         None => None,
     };
     let (ours, theirs) = sync::pair()?;
-    let cgroup_fd = plan.cgroup.as_ref().and_then(|h| h.clone_into_fd()).map(|fd| fd.as_raw_fd());
+    let cgroup_fd = plan
+        .cgroup
+        .as_ref()
+        .and_then(|h| h.clone_into_fd())
+        .map(|fd| fd.as_raw_fd());
     let child = crate::init::clone::fork_into(0, cgroup_fd);
     let pid = match child {
         Ok(None) => {
@@ -251,17 +299,32 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
 /// passed on to the listener on the way.
 fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Result<()> {
     loop {
-        match chan.recv().ctx(|| format!("read from exec process of {id}"))? {
+        match chan
+            .recv()
+            .ctx(|| format!("read from exec process of {id}"))?
+        {
             None => {
                 // EOF: execve succeeded, or the child died without a word.
-                if let Ok(WaitStatus::Exited(_, 127)) = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-                    return Err(Error::Init { id: id.into(), msg: "exec process died before execve".into() });
+                if let Ok(WaitStatus::Exited(_, 127)) =
+                    nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
+                {
+                    return Err(Error::Init {
+                        id: id.into(),
+                        msg: "exec process died before execve".into(),
+                    });
                 }
                 return Ok(());
             }
             Some((sync::SECCOMP, _)) => {
-                let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd()).ctx(|| "receive the seccomp notify fd".into())?;
-                let sc = c.state.config.linux().as_ref().and_then(|l| l.seccomp().clone()).unwrap_or_default();
+                let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd())
+                    .ctx(|| "receive the seccomp notify fd".into())?;
+                let sc = c
+                    .state
+                    .config
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.seccomp().clone())
+                    .unwrap_or_default();
                 let json = c.state.oci_state(c.status).to_string();
                 let ps = onggi_seccomp::ContainerProcessState {
                     oci_version: crate::spec::OCI_VERSION,
@@ -270,14 +333,23 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
                     state_json: json.as_bytes(),
                 };
                 let path = sc.listener_path().clone().unwrap_or_default();
-                onggi_seccomp::send_process_state(&path, fd.as_fd(), &ps)
-                    .map_err(|e| Error::Unsupported(format!("seccomp listener {}: {e}", path.display())))?;
+                onggi_seccomp::send_process_state(&path, fd.as_fd(), &ps).map_err(|e| {
+                    Error::Unsupported(format!("seccomp listener {}: {e}", path.display()))
+                })?;
             }
             Some((sync::ERROR, msg)) => {
                 let _ = waitpid(pid, None);
-                return Err(Error::Init { id: id.into(), msg: String::from_utf8_lossy(&msg).into_owned() });
+                return Err(Error::Init {
+                    id: id.into(),
+                    msg: String::from_utf8_lossy(&msg).into_owned(),
+                });
             }
-            Some((tag, _)) => return Err(Error::Init { id: id.into(), msg: format!("unexpected message {tag:?} from exec process") }),
+            Some((tag, _)) => {
+                return Err(Error::Init {
+                    id: id.into(),
+                    msg: format!("unexpected message {tag:?} from exec process"),
+                })
+            }
         }
     }
 }
@@ -295,35 +367,48 @@ fn child_main(plan: &ExecPlan, chan: &Channel) -> ! {
 fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     if let Some(cg) = &plan.cgroup {
         if cg.clone_into_fd().is_none() {
-            cg.enter().map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
+            cg.enter()
+                .map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
         }
     }
     for (t, fd) in &plan.joins {
-        nix::sched::setns(fd.as_fd(), namespaces::clone_flag(*t)).ctx(|| format!("join {t} namespace"))?;
+        nix::sched::setns(fd.as_fd(), namespaces::clone_flag(*t))
+            .ctx(|| format!("join {t} namespace"))?;
     }
     if plan.in_userns {
         let root = nix::unistd::Uid::from_raw(0);
         let rootg = nix::unistd::Gid::from_raw(0);
-        nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in the user namespace".into())?;
+        nix::unistd::setresgid(rootg, rootg, rootg)
+            .ctx(|| "setgid 0 in the user namespace".into())?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in the user namespace".into())?;
     }
     if plan.process.terminal {
-        let sock = plan.console.as_ref().ok_or_else(|| Error::Unsupported("terminal without a console socket".into()))?;
+        let sock = plan
+            .console
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("terminal without a console socket".into()))?;
         crate::tty::setup(sock.as_fd(), plan.process.console_size, false)?;
     }
     process::apply_privileged(&plan.process)?;
     let exe = process::resolve_executable(&plan.process)?;
     process::enter_cwd(&plan.process.cwd)?;
     process::cloexec_from(3 + plan.preserve_fds)?;
-    let early = plan.seccomp.as_ref().filter(|f| f.has_notify() || !plan.process.no_new_privs);
+    let early = plan
+        .seccomp
+        .as_ref()
+        .filter(|f| f.has_notify() || !plan.process.no_new_privs);
     if let Some(filter) = early {
         if plan.process.no_new_privs {
             process::set_no_new_privs()?;
         }
-        let fd = filter.load().map_err(|e| Error::sys("load seccomp filter", e))?;
+        let fd = filter
+            .load()
+            .map_err(|e| Error::sys("load seccomp filter", e))?;
         if let Some(fd) = fd {
-            chan.send(sync::SECCOMP, b"").ctx(|| "announce the seccomp fd".into())?;
-            onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP).map_err(|e| Error::sys("send the seccomp fd", e))?;
+            chan.send(sync::SECCOMP, b"")
+                .ctx(|| "announce the seccomp fd".into())?;
+            onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP)
+                .map_err(|e| Error::sys("send the seccomp fd", e))?;
         }
     }
     process::switch_user(&plan.process, !plan.in_userns)?;
@@ -331,8 +416,14 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     if plan.process.no_new_privs {
         process::set_no_new_privs()?;
     }
-    if let Some(filter) = plan.seccomp.as_ref().filter(|f| !f.has_notify() && plan.process.no_new_privs) {
-        filter.load().map_err(|e| Error::sys("load seccomp filter", e))?;
+    if let Some(filter) = plan
+        .seccomp
+        .as_ref()
+        .filter(|f| !f.has_notify() && plan.process.no_new_privs)
+    {
+        filter
+            .load()
+            .map_err(|e| Error::sys("load seccomp filter", e))?;
     }
     Err(process::exec(&exe, &plan.process))
 }

@@ -32,7 +32,10 @@ fn memfd(name: &str) -> Result<std::fs::File> {
     // SAFETY: cname is a valid C string; the returned fd is checked below.
     let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Err(Error::sys("memfd_create for hook output", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "memfd_create for hook output",
+            nix::errno::Errno::last(),
+        ));
     }
     // SAFETY: fd is a new descriptor we own.
     Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
@@ -40,7 +43,11 @@ fn memfd(name: &str) -> Result<std::fs::File> {
 
 pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     let path = hook.path();
-    let fail = |msg: String| Error::Hook { hook: kind, path: path.clone(), msg };
+    let fail = |msg: String| Error::Hook {
+        hook: kind,
+        path: path.clone(),
+        msg,
+    };
     let mut cmd = Command::new(path);
     if let Some(args) = hook.args() {
         if let Some((first, rest)) = args.split_first() {
@@ -56,20 +63,30 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
     // Output goes to a memfd so it can be shown in the error and the hook
     // never blocks on a full pipe while we wait for it.
     let mut out = memfd("onggi-hook-output")?;
-    let out2 = out.try_clone().map_err(|e| fail(format!("dup output: {e}")))?;
-    cmd.stdin(Stdio::piped()).stdout(Stdio::from(out2.try_clone().map_err(|e| fail(e.to_string()))?)).stderr(Stdio::from(out2));
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    let out2 = out
+        .try_clone()
+        .map_err(|e| fail(format!("dup output: {e}")))?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::from(
+            out2.try_clone().map_err(|e| fail(e.to_string()))?,
+        ))
+        .stderr(Stdio::from(out2));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json);
     }
     let status = match hook.timeout() {
         None => child.wait().map_err(|e| fail(format!("wait: {e}")))?,
-        Some(secs) => wait_timeout(&mut child, secs as u64).map_err(|e| fail(format!("wait: {e}")))?.ok_or_else(|| {
-            let _ = child.kill();
-            let _ = child.wait();
-            fail(format!("timed out after {secs}s"))
-        })?,
+        Some(secs) => wait_timeout(&mut child, secs as u64)
+            .map_err(|e| fail(format!("wait: {e}")))?
+            .ok_or_else(|| {
+                let _ = child.kill();
+                let _ = child.wait();
+                fail(format!("timed out after {secs}s"))
+            })?,
     };
     if status.success() {
         return Ok(());
@@ -83,11 +100,18 @@ pub fn run(kind: &'static str, hook: &Hook, state_json: &[u8]) -> Result<()> {
         _ => "failed".to_string(),
     };
     let text = text.trim();
-    Err(fail(if text.is_empty() { how } else { format!("{how}: {text}") }))
+    Err(fail(if text.is_empty() {
+        how
+    } else {
+        format!("{how}: {text}")
+    }))
 }
 
 /// Wait up to `secs` for the child; None on timeout.
-fn wait_timeout(child: &mut std::process::Child, secs: u64) -> std::io::Result<Option<std::process::ExitStatus>> {
+fn wait_timeout(
+    child: &mut std::process::Child,
+    secs: u64,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
     // SAFETY: pidfd_open takes a pid and flags; the fd is checked.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) } as i32;
     if fd < 0 {
@@ -101,7 +125,11 @@ fn wait_timeout(child: &mut std::process::Child, secs: u64) -> std::io::Result<O
         if left.is_zero() {
             return child.try_wait();
         }
-        let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, ms.max(1)) };
@@ -138,12 +166,22 @@ mod tests {
 
     #[test]
     fn failure_and_timeout_are_errors_with_output() {
-        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
-        let e = run("createRuntime", &h, b"{}").expect_err("fails").to_string();
-        assert!(e.contains("exit status 3") && e.contains("oops") && e.contains("createRuntime"), "{e}");
-        let h = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
+        let h = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}),
+        );
+        let e = run("createRuntime", &h, b"{}")
+            .expect_err("fails")
+            .to_string();
+        assert!(
+            e.contains("exit status 3") && e.contains("oops") && e.contains("createRuntime"),
+            "{e}"
+        );
+        let h =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
         let t = std::time::Instant::now();
-        let e = run("poststart", &h, b"{}").expect_err("times out").to_string();
+        let e = run("poststart", &h, b"{}")
+            .expect_err("times out")
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         assert!(t.elapsed() < std::time::Duration::from_secs(4));
         let h = hook(serde_json::json!({"path": "/nonexistent/hook"}));

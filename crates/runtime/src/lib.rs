@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod init;
 pub mod lifecycle;
 pub mod log;
+pub mod manage;
 pub mod rootfs;
 pub mod run;
 pub mod signal;
@@ -26,3 +27,4 @@ pub mod time;
 pub mod tty;
 
 pub use error::{Error, Result};
+pub use oci_spec;

@@ -30,11 +30,23 @@ pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let c = load(root, id)?;
     if c.status != Status::Created {
-        return Err(Error::WrongState { id: id.into(), status: c.status.to_string(), what: "only a created container can be started" });
+        return Err(Error::WrongState {
+            id: id.into(),
+            status: c.status.to_string(),
+            what: "only a created container can be started",
+        });
     }
     release_barrier(&c)?;
     let json = c.state.oci_state(Status::Running).to_string();
-    crate::hooks::run_all_warn("poststart", c.state.config.hooks().as_ref().and_then(|h| h.poststart().as_ref()), json.as_bytes());
+    crate::hooks::run_all_warn(
+        "poststart",
+        c.state
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref()),
+        json.as_bytes(),
+    );
     Ok(())
 }
 
@@ -43,12 +55,20 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
 /// data) or to report an error (data).
 pub fn release_barrier(c: &Container) -> Result<()> {
     let fifo_path = c.dir.join(EXEC_FIFO);
-    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .ctx(|| format!("open {}", fifo_path.display()))?;
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {}", fifo_path.display()))?;
     let mut msg = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let mut pfd = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fifo.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r < 0 {
@@ -60,7 +80,10 @@ pub fn release_barrier(c: &Container) -> Result<()> {
         }
         if r == 0 {
             if !c.state.init_alive() {
-                return Err(Error::Init { id: c.state.id.clone(), msg: "init exited before start".into() });
+                return Err(Error::Init {
+                    id: c.state.id.clone(),
+                    msg: "init exited before start".into(),
+                });
             }
             continue;
         }
@@ -79,7 +102,10 @@ pub fn release_barrier(c: &Container) -> Result<()> {
     // init may not have opened it yet.
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
     if !msg.is_empty() {
-        return Err(Error::Init { id: c.state.id.clone(), msg: String::from_utf8_lossy(&msg).into_owned() });
+        return Err(Error::Init {
+            id: c.state.id.clone(),
+            msg: String::from_utf8_lossy(&msg).into_owned(),
+        });
     }
     Ok(())
 }
@@ -94,7 +120,11 @@ pub fn state_json(root: &StateRoot, id: &str) -> Result<serde_json::Value> {
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let c = load(root, id)?;
     if c.status == Status::Stopped {
-        return Err(Error::WrongState { id: id.into(), status: c.status.to_string(), what: "cannot send a signal to a stopped container" });
+        return Err(Error::WrongState {
+            id: id.into(),
+            status: c.status.to_string(),
+            what: "cannot send a signal to a stopped container",
+        });
     }
     let send = |pid: i32| -> nix::Result<()> {
         // SAFETY: kill(2) with a pid and any signal number (real-time ones
@@ -138,12 +168,18 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let c = match load(root, id) {
         Ok(c) => c,
         // A state dir without state.json: a create that died half-way.
-        Err(Error::NotFound(_)) if force && root.container_dir(id).is_dir() => return root.remove(id),
+        Err(Error::NotFound(_)) if force && root.container_dir(id).is_dir() => {
+            return root.remove(id)
+        }
         Err(e) => return Err(e),
     };
     if c.status != Status::Stopped {
         if !force {
-            return Err(Error::WrongState { id: id.into(), status: c.status.to_string(), what: "only a stopped container can be deleted (use --force)" });
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: c.status.to_string(),
+                what: "only a stopped container can be deleted (use --force)",
+            });
         }
         kill_everything(&c)?;
     }
@@ -164,7 +200,11 @@ fn kill_everything(c: &Container) -> Result<()> {
     }
     let _ = nix::sys::signal::kill(Pid::from_raw(c.state.pid), Signal::SIGKILL);
     if !wait_gone(&c.state, Duration::from_secs(10)) {
-        return Err(Error::WrongState { id: c.state.id.clone(), status: "running".into(), what: "init did not die within 10s of SIGKILL" });
+        return Err(Error::WrongState {
+            id: c.state.id.clone(),
+            status: "running".into(),
+            what: "init did not die within 10s of SIGKILL",
+        });
     }
     Ok(())
 }
@@ -175,7 +215,15 @@ pub fn destroy(root: &StateRoot, state: &ContainerState) -> Result<()> {
         cg.destroy()?;
     }
     let json = state.oci_state(Status::Stopped).to_string();
-    crate::hooks::run_all_warn("poststop", state.config.hooks().as_ref().and_then(|h| h.poststop().as_ref()), json.as_bytes());
+    crate::hooks::run_all_warn(
+        "poststop",
+        state
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref()),
+        json.as_bytes(),
+    );
     root.remove(&state.id)
 }
 
@@ -197,7 +245,11 @@ pub fn list(root: &StateRoot) -> Result<Vec<ListEntry>> {
         // A container deleted meanwhile is simply not listed.
         let Ok(c) = load(root, &id) else { continue };
         out.push(ListEntry {
-            pid: if c.status == Status::Stopped { 0 } else { c.state.pid },
+            pid: if c.status == Status::Stopped {
+                0
+            } else {
+                c.state.pid
+            },
             id,
             status: c.status,
             bundle: c.state.bundle,

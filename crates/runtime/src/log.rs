@@ -26,11 +26,19 @@ static CONFIG: OnceLock<Config> = OnceLock::new();
 
 /// Set once by the binary before any command runs.
 pub fn init(file: Option<PathBuf>, format: Format, debug: bool) {
-    let _ = CONFIG.set(Config { file, format, debug });
+    let _ = CONFIG.set(Config {
+        file,
+        format,
+        debug,
+    });
 }
 
 fn config() -> &'static Config {
-    CONFIG.get_or_init(|| Config { file: None, format: Format::Text, debug: false })
+    CONFIG.get_or_init(|| Config {
+        file: None,
+        format: Format::Text,
+        debug: false,
+    })
 }
 
 pub fn debug_enabled() -> bool {
@@ -41,10 +49,14 @@ fn line(level: &str, msg: &str) -> String {
     let c = config();
     match c.format {
         Format::Json => {
-            let v = serde_json::json!({"level": level, "msg": msg, "time": crate::time::now_rfc3339()});
+            let v =
+                serde_json::json!({"level": level, "msg": msg, "time": crate::time::now_rfc3339()});
             format!("{v}\n")
         }
-        Format::Text => format!("time=\"{}\" level={level} msg={msg:?}\n", crate::time::now_rfc3339()),
+        Format::Text => format!(
+            "time=\"{}\" level={level} msg={msg:?}\n",
+            crate::time::now_rfc3339()
+        ),
     }
 }
 

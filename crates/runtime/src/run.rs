@@ -18,7 +18,8 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     let all = SigSet::all();
     let mut old = SigSet::empty();
     if !detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old)).ctx(|| "block signals".into())?;
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old))
+            .ctx(|| "block signals".into())?;
     }
     let created = create(root, opts, !detach);
     let created = match created {
@@ -30,10 +31,16 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     };
     let id = opts.id.clone();
     let dir = root.container_dir(&id);
-    let container = Container { state: created.state.clone(), status: Status::Created, dir };
+    let container = Container {
+        state: created.state.clone(),
+        status: Status::Created,
+        dir,
+    };
     let console = match created.console {
         // The init sent its pty master over our end of the socketpair.
-        Some(sock) => Some(crate::sync::recv_fd(sock.as_fd()).ctx(|| "receive the pty master".into())?),
+        Some(sock) => {
+            Some(crate::sync::recv_fd(sock.as_fd()).ctx(|| "receive the pty master".into())?)
+        }
         None => None,
     };
     if let Err(e) = lifecycle::release_barrier(&container) {
@@ -43,7 +50,12 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     let json = container.state.oci_state(Status::Running).to_string();
     crate::hooks::run_all_warn(
         "poststart",
-        container.state.config.hooks().as_ref().and_then(|h| h.poststart().as_ref()),
+        container
+            .state
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref()),
         json.as_bytes(),
     );
     if detach {
@@ -56,4 +68,3 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     lifecycle::destroy(root, &state)?;
     Ok(code)
 }
-

@@ -10,7 +10,11 @@ pub fn parse_signal(arg: &str) -> Result<i32> {
     let bad = || Error::InvalidSignal(arg.to_string());
     let s = arg.trim();
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -37,7 +41,9 @@ fn rt(base: i32, offset: &str, dir: i32) -> Option<i32> {
             _ => return None,
         }
     };
-    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n).then_some(n)
+    (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&n)
+        .then_some(n)
 }
 
 #[cfg(test)]
@@ -53,7 +59,9 @@ mod tests {
         assert_eq!(parse_signal("SIGRTMIN").ok(), Some(libc::SIGRTMIN()));
         assert_eq!(parse_signal("RTMIN+2").ok(), Some(libc::SIGRTMIN() + 2));
         assert_eq!(parse_signal("SIGRTMAX-1").ok(), Some(libc::SIGRTMAX() - 1));
-        for bad in ["", "0", "-1", "65", "FOO", "SIGFOO", "RTMIN-1", "RTMAX+1", "RTMIN+99"] {
+        for bad in [
+            "", "0", "-1", "65", "FOO", "SIGFOO", "RTMIN-1", "RTMAX+1", "RTMIN+99",
+        ] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
     }

@@ -90,15 +90,26 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
         )));
     }
 
-    let root = spec.root().as_ref().ok_or_else(|| bad("root is missing".into()))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| bad("root is missing".into()))?;
     let rootfs = bundle.join(root.path());
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(bad(format!("rootfs {} is not a directory", rootfs.display()))),
+        Ok(_) => {
+            return Err(bad(format!(
+                "rootfs {} is not a directory",
+                rootfs.display()
+            )))
+        }
         Err(e) => return Err(bad(format!("rootfs {}: {e}", rootfs.display()))),
     }
 
-    let process = spec.process().as_ref().ok_or_else(|| bad("process is missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| bad("process is missing".into()))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(bad("process.args must not be empty".into()));
     }
@@ -118,7 +129,10 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(bad(format!("namespace {} path {p:?} is not absolute", ns.typ())));
+                return Err(bad(format!(
+                    "namespace {} path {p:?} is not absolute",
+                    ns.typ()
+                )));
             }
         }
     }
@@ -131,24 +145,35 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
     let has_ns = |t: LinuxNamespaceType| namespaces.into_iter().flatten().any(|ns| ns.typ() == t);
 
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
-        return Err(bad("hostname is set but the container has no UTS namespace".into()));
+        return Err(bad(
+            "hostname is set but the container has no UTS namespace".into(),
+        ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
-        return Err(bad("domainname is set but the container has no UTS namespace".into()));
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts)
+    {
+        return Err(bad(
+            "domainname is set but the container has no UTS namespace".into(),
+        ));
     }
     if let Some(linux) = linux {
         let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if maps && !new_ns(LinuxNamespaceType::User) {
-            return Err(bad("uidMappings/gidMappings need a new user namespace".into()));
+            return Err(bad(
+                "uidMappings/gidMappings need a new user namespace".into()
+            ));
         }
         if new_ns(LinuxNamespaceType::User)
             && (linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
                 || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()))
         {
-            return Err(bad("a new user namespace needs uidMappings and gidMappings".into()));
+            return Err(bad(
+                "a new user namespace needs uidMappings and gidMappings".into(),
+            ));
         }
-        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) && !new_ns(LinuxNamespaceType::Time) {
+        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+            && !new_ns(LinuxNamespaceType::Time)
+        {
             return Err(bad("timeOffsets need a new time namespace".into()));
         }
         if let Some(offsets) = linux.time_offsets() {
@@ -160,7 +185,9 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
         }
         if let Some(p) = linux.rootfs_propagation() {
             if !p.is_empty() && crate::rootfs::options::propagation_flag(p).is_none() {
-                return Err(bad(format!("rootfsPropagation {p:?} is not a propagation mode")));
+                return Err(bad(format!(
+                    "rootfsPropagation {p:?} is not a propagation mode"
+                )));
             }
         }
         for (key, _) in linux.sysctl().iter().flatten() {
@@ -194,7 +221,10 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
                 return Err(bad(format!("hook path {:?} is not absolute", h.path())));
             }
             if h.timeout().is_some_and(|t| t <= 0) {
-                return Err(bad(format!("hook {:?}: timeout must be positive", h.path())));
+                return Err(bad(format!(
+                    "hook {:?}: timeout must be positive",
+                    h.path()
+                )));
             }
         }
     }
@@ -235,7 +265,9 @@ fn validate_sysctl(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Re
         }
         return Ok(());
     }
-    Err(format!("sysctl {key:?} is not namespaced and cannot be set in a container"))
+    Err(format!(
+        "sysctl {key:?} is not namespaced and cannot be set in a container"
+    ))
 }
 
 /// The config.json `onggi-runtime spec` writes: runc's defaults, so tools
@@ -315,7 +347,13 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> serde_json::Value {
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
         }
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
@@ -363,10 +401,26 @@ mod tests {
         assert!(bundle_with(good.clone()).1.is_ok());
 
         let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
-            ("version", Box::new(|v| v["ociVersion"] = "9.0.0".into()), "unsupported ociVersion"),
-            ("rootfs", Box::new(|v| v["root"]["path"] = "nope".into()), "rootfs"),
-            ("args", Box::new(|v| v["process"]["args"] = serde_json::json!([])), "args"),
-            ("cwd", Box::new(|v| v["process"]["cwd"] = "rel".into()), "cwd"),
+            (
+                "version",
+                Box::new(|v| v["ociVersion"] = "9.0.0".into()),
+                "unsupported ociVersion",
+            ),
+            (
+                "rootfs",
+                Box::new(|v| v["root"]["path"] = "nope".into()),
+                "rootfs",
+            ),
+            (
+                "args",
+                Box::new(|v| v["process"]["args"] = serde_json::json!([])),
+                "args",
+            ),
+            (
+                "cwd",
+                Box::new(|v| v["process"]["cwd"] = "rel".into()),
+                "cwd",
+            ),
             (
                 "ns type",
                 Box::new(|v| v["linux"]["namespaces"][0]["type"] = "bogus".into()),
@@ -384,7 +438,9 @@ mod tests {
             ),
             (
                 "cap",
-                Box::new(|v| v["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_TEST"])),
+                Box::new(|v| {
+                    v["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_TEST"])
+                }),
                 "cannot parse",
             ),
             (
@@ -417,8 +473,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("config.json"), "{not json").expect("write");
         let err = Bundle::load(dir.path()).expect_err("broken").to_string();
-        assert!(err.contains("config.json") && err.contains("cannot parse"), "{err}");
-        let missing = Bundle::load(&dir.path().join("nope")).expect_err("missing").to_string();
+        assert!(
+            err.contains("config.json") && err.contains("cannot parse"),
+            "{err}"
+        );
+        let missing = Bundle::load(&dir.path().join("nope"))
+            .expect_err("missing")
+            .to_string();
         assert!(missing.contains("config.json"), "{missing}");
     }
 }

@@ -68,7 +68,12 @@ pub struct StateRoot {
 
 /// runc's id rule: letters, digits, `_ + - .`, not `.` or `..`.
 pub fn validate_id(id: &str) -> Result<()> {
-    let bad = |why| Err(Error::InvalidId { id: id.to_string(), why });
+    let bad = |why| {
+        Err(Error::InvalidId {
+            id: id.to_string(),
+            why,
+        })
+    };
     if id.is_empty() {
         return bad("empty");
     }

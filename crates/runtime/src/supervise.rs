@@ -33,11 +33,23 @@ pub(crate) fn supervise(pid: Pid, console: Option<&OwnedFd>, blocked: &SigSet) -
     }
     let mut stdin_open = console.is_some();
     loop {
-        let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut fds = vec![libc::pollfd {
+            fd: sfd.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         if let Some(m) = console {
-            fds.push(libc::pollfd { fd: m.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: m.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
             if stdin_open {
-                fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
         }
         // SAFETY: valid pollfd array.
@@ -52,14 +64,20 @@ pub(crate) fn supervise(pid: Pid, console: Option<&OwnedFd>, blocked: &SigSet) -
             if fds[1].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy(m.as_raw_fd(), 1) {
                 // The pty closes when the last process using it exits.
             }
-            if stdin_open && fds.len() > 2 && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 && !copy(0, m.as_raw_fd()) {
+            if stdin_open
+                && fds.len() > 2
+                && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0
+                && !copy(0, m.as_raw_fd())
+            {
                 stdin_open = false;
             }
         }
         if fds[0].revents & libc::POLLIN == 0 {
             continue;
         }
-        let Ok(Some(info)) = sfd.read_signal() else { continue };
+        let Ok(Some(info)) = sfd.read_signal() else {
+            continue;
+        };
         let sig = info.ssi_signo as i32;
         if sig == libc::SIGCHLD {
             loop {
@@ -109,7 +127,12 @@ fn copy(from: i32, to: i32) -> bool {
 }
 
 fn copy_winsize(from: BorrowedFd, to: BorrowedFd) {
-    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
     unsafe {
         if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) == 0 {
@@ -135,7 +158,10 @@ impl RawTerminal {
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(std::io::stdin().as_fd(), termios::SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(
+            std::io::stdin().as_fd(),
+            termios::SetArg::TCSANOW,
+            &self.saved,
+        );
     }
 }
-

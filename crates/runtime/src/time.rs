@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ".
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -43,7 +45,13 @@ mod tests {
     #[test]
     fn known_dates() {
         assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(format_rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(format_rfc3339(1_795_935_600, 0), "2026-11-29T07:00:00.000000000Z");
+        assert_eq!(
+            format_rfc3339(951_782_400, 5),
+            "2000-02-29T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            format_rfc3339(1_795_935_600, 0),
+            "2026-11-29T07:00:00.000000000Z"
+        );
     }
 }

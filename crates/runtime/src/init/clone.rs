@@ -32,14 +32,24 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// The caller must be single-threaded (the runtime never starts threads),
 /// so the child may keep using the allocator and std.
 pub fn fork_into(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Option<Pid>, Errno> {
-    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
     if let Some(fd) = cgroup_fd {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
     }
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like
     // fork(2); the struct is valid for the duration of the call.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     match r {
         -1 => Err(Errno::last()),
         0 => Ok(None),

@@ -67,12 +67,17 @@ pub fn main(plan: &InitPlan, chan: &Channel) -> ! {
 
 fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     if let Some(cg) = &plan.cgroup {
-        cg.enter().map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
+        cg.enter()
+            .map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
     }
     if plan.ns.new_user {
         match chan.recv().ctx(|| "wait for id maps".into())? {
             Some((sync::MAPPED, _)) => {}
-            _ => return Err(Error::Unsupported("parent went away before mapping ids".into())),
+            _ => {
+                return Err(Error::Unsupported(
+                    "parent went away before mapping ids".into(),
+                ))
+            }
         }
     }
     for j in &plan.ns.joins {
@@ -82,7 +87,8 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
         // Become root of the user namespace (id 0 must be mapped).
         let root = nix::unistd::Uid::from_raw(0);
         let rootg = nix::unistd::Gid::from_raw(0);
-        nix::unistd::setresgid(rootg, rootg, rootg).ctx(|| "setgid 0 in the user namespace".into())?;
+        nix::unistd::setresgid(rootg, rootg, rootg)
+            .ctx(|| "setgid 0 in the user namespace".into())?;
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in the user namespace".into())?;
     }
     let mut late = plan.ns.unshare_flags;
@@ -98,7 +104,10 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     if let Some(d) = &plan.domainname {
         // SAFETY: pointer and length of a live string.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::sys(format!("setdomainname {d:?}"), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("setdomainname {d:?}"),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -116,13 +125,23 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
             Some((sync::HOOKS_DONE, payload)) => state_json = payload,
             _ => return Err(Error::Unsupported("parent went away during hooks".into())),
         }
-        crate::hooks::run_all("createContainer", Some(&plan.create_container_hooks), &state_json)?;
+        crate::hooks::run_all(
+            "createContainer",
+            Some(&plan.create_container_hooks),
+            &state_json,
+        )?;
     }
 
     rootfs::enter(&plan.rootfs)?;
     if plan.process.terminal {
-        let sock = plan.console.as_ref().ok_or_else(|| Error::Unsupported("terminal requested without a console socket".into()))?;
-        crate::tty::setup(sock.as_fd(), plan.process.console_size, plan.rootfs.new_mount_ns)?;
+        let sock = plan.console.as_ref().ok_or_else(|| {
+            Error::Unsupported("terminal requested without a console socket".into())
+        })?;
+        crate::tty::setup(
+            sock.as_fd(),
+            plan.process.console_size,
+            plan.rootfs.new_mount_ns,
+        )?;
     }
     rootfs::write_sysctls(&plan.sysctls)?;
     rootfs::finish(&plan.rootfs)?;
@@ -136,7 +155,10 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     // Mark every fd but stdio and the preserved ones close-on-exec now,
     // before a seccomp filter could forbid close_range.
     process::cloexec_from(3 + plan.preserve_fds)?;
-    let early_seccomp = plan.seccomp.as_ref().filter(|f| f.has_notify() || !plan.process.no_new_privs);
+    let early_seccomp = plan
+        .seccomp
+        .as_ref()
+        .filter(|f| f.has_notify() || !plan.process.no_new_privs);
     if let Some(filter) = early_seccomp {
         if plan.process.no_new_privs {
             process::set_no_new_privs()?;
@@ -169,10 +191,14 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
 
 /// Load the filter; hand a notify listener fd to the parent.
 fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
-    let fd = filter.load().map_err(|e| Error::sys("load seccomp filter", e))?;
+    let fd = filter
+        .load()
+        .map_err(|e| Error::sys("load seccomp filter", e))?;
     if let Some(fd) = fd {
-        chan.send(sync::SECCOMP, b"").ctx(|| "announce the seccomp fd".into())?;
-        onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP).map_err(|e| Error::sys("send the seccomp fd", e))?;
+        chan.send(sync::SECCOMP, b"")
+            .ctx(|| "announce the seccomp fd".into())?;
+        onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP)
+            .map_err(|e| Error::sys("send the seccomp fd", e))?;
     }
     Ok(())
 }
@@ -186,7 +212,9 @@ fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) ->
             }
             Err(_) => state_json.to_vec(),
         };
-        if let Err(e) = crate::hooks::run_all("startContainer", Some(&plan.start_container_hooks), &json) {
+        if let Err(e) =
+            crate::hooks::run_all("startContainer", Some(&plan.start_container_hooks), &json)
+        {
             return e;
         }
     }
@@ -197,7 +225,11 @@ fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) ->
         }
     }
     // The filter goes on as late as possible: only execve is left to pass it.
-    if let Some(filter) = plan.seccomp.as_ref().filter(|f| !f.has_notify() && plan.process.no_new_privs) {
+    if let Some(filter) = plan
+        .seccomp
+        .as_ref()
+        .filter(|f| !f.has_notify() && plan.process.no_new_privs)
+    {
         if let Err(e) = filter.load() {
             return Error::sys("load seccomp filter", e);
         }

@@ -65,7 +65,9 @@ pub struct NamespacePlan {
 impl NamespacePlan {
     pub fn from_spec(
         namespaces: &[LinuxNamespace],
-        time_offsets: Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>>,
+        time_offsets: Option<
+            &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+        >,
     ) -> Result<NamespacePlan> {
         let mut plan = NamespacePlan {
             clone_flags: CloneFlags::empty(),
@@ -80,13 +82,19 @@ impl NamespacePlan {
             new_net: false,
             in_userns: false,
         };
-        let joins_user = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        let joins_user = namespaces
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
         for ns in namespaces {
             let t = ns.typ();
             match ns.path() {
                 Some(path) => {
                     let fd = open_ns(path, t)?;
-                    let join = Join { typ: t, path: path.clone(), fd };
+                    let join = Join {
+                        typ: t,
+                        path: path.clone(),
+                        fd,
+                    };
                     if t == LinuxNamespaceType::Pid {
                         plan.pid_join = Some(join);
                     } else {
@@ -112,7 +120,11 @@ impl NamespacePlan {
                     } else if t == LinuxNamespaceType::Time {
                         let mut offs = Vec::new();
                         for (clock, o) in time_offsets.into_iter().flatten() {
-                            offs.push((clock.clone(), o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+                            offs.push((
+                                clock.clone(),
+                                o.secs().unwrap_or(0),
+                                o.nanosecs().unwrap_or(0),
+                            ));
                         }
                         plan.new_time = Some(offs);
                     } else if joins_user {
@@ -148,7 +160,10 @@ fn open_ns(path: &Path, t: LinuxNamespaceType) -> Result<OwnedFd> {
     // SAFETY: ioctl on a valid fd with no argument.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
     if r < 0 {
-        return Err(Error::config(path, format!("{} is not a namespace file", path.display())));
+        return Err(Error::config(
+            path,
+            format!("{} is not a namespace file", path.display()),
+        ));
     }
     if r as i32 != clone_flag(t).bits() {
         return Err(Error::config(
@@ -174,12 +189,21 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
 /// Write uid_map and gid_map of the child (in the parent). As root we write
 /// them directly; an unprivileged caller mapping only itself must deny
 /// setgroups first, and larger maps go through newuidmap/newgidmap.
-pub fn write_id_maps(pid: i32, uid_maps: &[LinuxIdMapping], gid_maps: &[LinuxIdMapping]) -> Result<()> {
+pub fn write_id_maps(
+    pid: i32,
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<()> {
     let euid = nix::unistd::geteuid();
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let privileged = euid.is_root();
-    let single_self = |maps: &[LinuxIdMapping], id: u32| maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id;
-    if privileged || (single_self(uid_maps, euid.as_raw()) && single_self(gid_maps, nix::unistd::getegid().as_raw())) {
+    let single_self = |maps: &[LinuxIdMapping], id: u32| {
+        maps.len() == 1 && maps[0].size() == 1 && maps[0].host_id() == id
+    };
+    if privileged
+        || (single_self(uid_maps, euid.as_raw())
+            && single_self(gid_maps, nix::unistd::getegid().as_raw()))
+    {
         if !privileged {
             std::fs::write(proc.join("setgroups"), "deny").at(proc.join("setgroups"))?;
         }
@@ -191,7 +215,11 @@ pub fn write_id_maps(pid: i32, uid_maps: &[LinuxIdMapping], gid_maps: &[LinuxIdM
         let mut cmd = std::process::Command::new(tool);
         cmd.arg(pid.to_string());
         for m in maps {
-            cmd.args([m.container_id().to_string(), m.host_id().to_string(), m.size().to_string()]);
+            cmd.args([
+                m.container_id().to_string(),
+                m.host_id().to_string(),
+                m.size().to_string(),
+            ]);
         }
         let out = cmd.output().map_err(|e| Error::io(tool, e))?;
         if !out.status.success() {
@@ -206,7 +234,10 @@ pub fn write_id_maps(pid: i32, uid_maps: &[LinuxIdMapping], gid_maps: &[LinuxIdM
 
 /// Does this process share the user namespace of the host (pid 1)?
 pub fn in_initial_userns() -> bool {
-    match (std::fs::read_link("/proc/self/ns/user"), std::fs::read_link("/proc/1/ns/user")) {
+    match (
+        std::fs::read_link("/proc/self/ns/user"),
+        std::fs::read_link("/proc/1/ns/user"),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         // Cannot see pid 1's namespace: we are not in the initial one.
         _ => std::fs::read_to_string("/proc/self/uid_map")
@@ -230,22 +261,36 @@ mod tests {
             None,
         )
         .expect("plan");
-        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER));
-        assert!(!p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP), "cgroup ns is unshared late");
+        assert!(p.clone_flags.contains(
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUSER
+        ));
+        assert!(
+            !p.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP),
+            "cgroup ns is unshared late"
+        );
         assert!(p.new_cgroup && p.new_user && p.in_userns);
         assert!(p.unshare_flags.is_empty());
     }
 
     #[test]
     fn plan_joins_check_type() {
-        let p = NamespacePlan::from_spec(&ns(serde_json::json!([{"type":"network","path":"/proc/self/ns/net"},{"type":"uts"}])), None)
-            .expect("plan");
+        let p = NamespacePlan::from_spec(
+            &ns(serde_json::json!([{"type":"network","path":"/proc/self/ns/net"},{"type":"uts"}])),
+            None,
+        )
+        .expect("plan");
         assert_eq!(p.joins.len(), 1);
-        let e = NamespacePlan::from_spec(&ns(serde_json::json!([{"type":"ipc","path":"/proc/self/ns/net"}])), None)
-            .expect_err("wrong type");
+        let e = NamespacePlan::from_spec(
+            &ns(serde_json::json!([{"type":"ipc","path":"/proc/self/ns/net"}])),
+            None,
+        )
+        .expect_err("wrong type");
         assert!(e.to_string().contains("not a ipc namespace"), "{e}");
-        let e = NamespacePlan::from_spec(&ns(serde_json::json!([{"type":"ipc","path":"/nonexistent/ns"}])), None)
-            .expect_err("missing");
+        let e = NamespacePlan::from_spec(
+            &ns(serde_json::json!([{"type":"ipc","path":"/nonexistent/ns"}])),
+            None,
+        )
+        .expect_err("missing");
         assert!(e.to_string().contains("/nonexistent/ns"), "{e}");
     }
 

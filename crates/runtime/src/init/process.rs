@@ -6,8 +6,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType,
-    Process,
+    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
+    LinuxSchedulerPolicy, PosixRlimitType, Process,
 };
 
 use crate::caps::{self, CapSets};
@@ -147,8 +147,18 @@ fn sched_attr(s: &oci_spec::runtime::Scheduler) -> SchedAttr {
 
 impl ProcessPlan {
     pub fn from_spec(p: &Process, personality: Option<&LinuxPersonality>) -> Result<ProcessPlan> {
-        let args = p.args().iter().flatten().map(|a| cstring("argument", a)).collect::<Result<Vec<_>>>()?;
-        let env = p.env().iter().flatten().map(|e| cstring("environment entry", e)).collect::<Result<Vec<_>>>()?;
+        let args = p
+            .args()
+            .iter()
+            .flatten()
+            .map(|a| cstring("argument", a))
+            .collect::<Result<Vec<_>>>()?;
+        let env = p
+            .env()
+            .iter()
+            .flatten()
+            .map(|e| cstring("environment entry", e))
+            .collect::<Result<Vec<_>>>()?;
         let path_env = p
             .env()
             .iter()
@@ -161,7 +171,12 @@ impl ProcessPlan {
             .rlimits()
             .iter()
             .flatten()
-            .map(|r| Rlimit { resource: rlimit_resource(r.typ()), name: r.typ().to_string(), soft: r.soft(), hard: r.hard() })
+            .map(|r| Rlimit {
+                resource: rlimit_resource(r.typ()),
+                name: r.typ().to_string(),
+                soft: r.soft(),
+                hard: r.hard(),
+            })
             .collect();
         let ioprio = p.io_priority().as_ref().map(|io| {
             let class = match io.class() {
@@ -193,7 +208,9 @@ impl ProcessPlan {
             personality,
             apparmor: p.apparmor_profile().clone().filter(|a| !a.is_empty()),
             terminal: p.terminal().unwrap_or(false),
-            console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
+            console_size: p
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16)),
         })
     }
 }
@@ -201,10 +218,16 @@ impl ProcessPlan {
 /// Attributes that need privileges we are about to drop.
 pub fn apply_privileged(plan: &ProcessPlan) -> Result<()> {
     for r in &plan.rlimits {
-        let lim = libc::rlimit { rlim_cur: r.soft, rlim_max: r.hard };
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
         // SAFETY: valid resource and struct.
         if unsafe { libc::setrlimit(r.resource, &lim) } != 0 {
-            return Err(Error::sys(format!("setrlimit {} soft={} hard={}", r.name, r.soft, r.hard), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("setrlimit {} soft={} hard={}", r.name, r.soft, r.hard),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     if let Some(attr) = &plan.scheduler {
@@ -234,7 +257,8 @@ pub fn apply_privileged(plan: &ProcessPlan) -> Result<()> {
 
 /// AppArmor: like runc, a profile on a host without AppArmor is an error.
 fn apparmor_exec(profile: &str) -> Result<()> {
-    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+    let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
     if !enabled {
         return Err(Error::Unsupported(format!(
             "apparmor profile {profile:?} is set but AppArmor is not enabled on this host"
@@ -244,15 +268,22 @@ fn apparmor_exec(profile: &str) -> Result<()> {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .unwrap_or("/proc/self/attr/exec");
-    let f = std::fs::OpenOptions::new().write(true).open(attr).map_err(|e| Error::io(attr, e))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(attr)
+        .map_err(|e| Error::io(attr, e))?;
     crate::rootfs::check_procfs(std::os::fd::AsFd::as_fd(&f), Path::new(attr))?;
-    std::io::Write::write_all(&mut &f, format!("exec {profile}").as_bytes()).map_err(|e| Error::io(attr, e))
+    std::io::Write::write_all(&mut &f, format!("exec {profile}").as_bytes())
+        .map_err(|e| Error::io(attr, e))
 }
 
 /// Find the executable as execvp would, but with the container's PATH, so
 /// a missing command fails at create, with its name.
 pub fn resolve_executable(plan: &ProcessPlan) -> Result<CString> {
-    let arg0 = plan.args.first().ok_or_else(|| Error::Unsupported("process.args is empty".into()))?;
+    let arg0 = plan
+        .args
+        .first()
+        .ok_or_else(|| Error::Unsupported("process.args is empty".into()))?;
     let name = arg0.to_string_lossy().into_owned();
     let is_exec = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| {
@@ -262,7 +293,9 @@ pub fn resolve_executable(plan: &ProcessPlan) -> Result<CString> {
     };
     if name.contains('/') {
         if !is_exec(Path::new(&name)) {
-            return Err(Error::Unsupported(format!("exec {name:?}: no such executable file in the container")));
+            return Err(Error::Unsupported(format!(
+                "exec {name:?}: no such executable file in the container"
+            )));
         }
         return Ok(arg0.clone());
     }
@@ -272,7 +305,9 @@ pub fn resolve_executable(plan: &ProcessPlan) -> Result<CString> {
             return cstring("executable", &p.to_string_lossy());
         }
     }
-    Err(Error::Unsupported(format!("exec {name:?}: executable file not found in $PATH")))
+    Err(Error::Unsupported(format!(
+        "exec {name:?}: executable file not found in $PATH"
+    )))
 }
 
 /// chdir to process.cwd and check the result is inside the container's
@@ -282,7 +317,10 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).ctx(|| format!("chdir to cwd {}", cwd.display()))?;
     let now = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
     if !now.is_absolute() || now.starts_with("(unreachable)") {
-        return Err(Error::Unsupported(format!("cwd {} is outside the container", now.display())));
+        return Err(Error::Unsupported(format!(
+            "cwd {} is outside the container",
+            now.display()
+        )));
     }
     Ok(())
 }
@@ -290,13 +328,21 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 /// Switch to the container user, keeping exactly the configured
 /// capabilities.
 pub fn switch_user(plan: &ProcessPlan, setgroups_allowed: bool) -> Result<()> {
-    caps::drop_bounding(plan.caps.bounding, plan.last_cap).ctx(|| "drop capabilities from the bounding set".into())?;
+    caps::drop_bounding(plan.caps.bounding, plan.last_cap)
+        .ctx(|| "drop capabilities from the bounding set".into())?;
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_KEEPCAPS)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "prctl(PR_SET_KEEPCAPS)",
+            nix::errno::Errno::last(),
+        ));
     }
     if setgroups_allowed {
-        let groups: Vec<nix::unistd::Gid> = plan.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+        let groups: Vec<nix::unistd::Gid> = plan
+            .additional_gids
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
         nix::unistd::setgroups(&groups).ctx(|| format!("setgroups {:?}", plan.additional_gids))?;
     }
     let gid = nix::unistd::Gid::from_raw(plan.gid);
@@ -356,7 +402,10 @@ pub fn cloexec_from(first: u32) -> Result<()> {
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys("prctl(PR_SET_NO_NEW_PRIVS)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -375,9 +424,14 @@ mod tests {
 
     #[test]
     fn personality_flags() {
-        let p: LinuxPersonality = serde_json::from_value(serde_json::json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]})).expect("p");
+        let p: LinuxPersonality = serde_json::from_value(
+            serde_json::json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}),
+        )
+        .expect("p");
         assert_eq!(personality_value(&p), Ok(0x0004_0008));
-        let bad: LinuxPersonality = serde_json::from_value(serde_json::json!({"domain": "LINUX", "flags": ["NOPE"]})).expect("p");
+        let bad: LinuxPersonality =
+            serde_json::from_value(serde_json::json!({"domain": "LINUX", "flags": ["NOPE"]}))
+                .expect("p");
         assert!(personality_value(&bad).is_err());
     }
 
@@ -396,6 +450,9 @@ mod tests {
         assert_eq!(plan.rlimits[0].resource, libc::RLIMIT_NOFILE);
         assert_eq!(plan.ioprio, Some((3 << 13) | 4));
         assert_eq!(plan.umask, 0o022);
-        assert_eq!((plan.uid, plan.gid, plan.additional_gids.clone()), (1, 2, vec![3]));
+        assert_eq!(
+            (plan.uid, plan.gid, plan.additional_gids.clone()),
+            (1, 2, vec![3])
+        );
     }
 }

@@ -26,18 +26,25 @@ pub struct DeviceNode {
 
 /// The devices runc creates in every container.
 pub fn defaults() -> Vec<DeviceNode> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(n, ma, mi)| DeviceNode {
-            path: PathBuf::from("/dev").join(n),
-            kind: libc::S_IFCHR,
-            major: ma,
-            minor: mi,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(n, ma, mi)| DeviceNode {
+        path: PathBuf::from("/dev").join(n),
+        kind: libc::S_IFCHR,
+        major: ma,
+        minor: mi,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 pub fn from_spec(d: &LinuxDevice) -> Result<DeviceNode> {
@@ -46,11 +53,17 @@ pub fn from_spec(d: &LinuxDevice) -> Result<DeviceNode> {
         LinuxDeviceType::B => libc::S_IFBLK,
         LinuxDeviceType::P => libc::S_IFIFO,
         LinuxDeviceType::A => {
-            return Err(Error::config(d.path(), "device type \"a\" is only valid in cgroup rules"))
+            return Err(Error::config(
+                d.path(),
+                "device type \"a\" is only valid in cgroup rules",
+            ))
         }
     };
     if !d.path().is_absolute() || !d.path().starts_with("/dev") {
-        return Err(Error::config(d.path(), format!("device path {} must be below /dev", d.path().display())));
+        return Err(Error::config(
+            d.path(),
+            format!("device path {} must be below /dev", d.path().display()),
+        ));
     }
     Ok(DeviceNode {
         path: d.path().clone(),
@@ -66,7 +79,10 @@ pub fn from_spec(d: &LinuxDevice) -> Result<DeviceNode> {
 /// Defaults not overridden by linux.devices, then linux.devices.
 pub fn plan(spec_devices: &[LinuxDevice]) -> Result<Vec<DeviceNode>> {
     let mut out: Vec<DeviceNode> = Vec::new();
-    let custom = spec_devices.iter().map(from_spec).collect::<Result<Vec<_>>>()?;
+    let custom = spec_devices
+        .iter()
+        .map(from_spec)
+        .collect::<Result<Vec<_>>>()?;
     for d in defaults() {
         if !custom.iter().any(|c| c.path == d.path) {
             out.push(d);
@@ -85,17 +101,30 @@ pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
         move |e: Errno| Error::sys(format!("{what} {p}"), e)
     };
     if in_userns {
-        let target = paths::create_in_root(root, &d.path, Kind::File).map_err(ctx("create bind target for device"))?;
+        let target = paths::create_in_root(root, &d.path, Kind::File)
+            .map_err(ctx("create bind target for device"))?;
         let t = paths::fd_path(target.as_fd());
-        return mount(Some(d.path.as_path()), t.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(ctx("bind host device onto"));
+        return mount(
+            Some(d.path.as_path()),
+            t.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(ctx("bind host device onto"));
     }
     let parent_path = d.path.parent().unwrap_or(Path::new("/"));
-    let parent = paths::create_in_root(root, parent_path, Kind::Dir).map_err(ctx("create parent of device"))?;
-    let dir = paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(ctx("open parent of device"))?;
+    let parent = paths::create_in_root(root, parent_path, Kind::Dir)
+        .map_err(ctx("create parent of device"))?;
+    let dir = paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(ctx("open parent of device"))?;
     drop(parent);
-    let name = d.path.file_name().ok_or_else(|| Error::config(&d.path, "device path has no file name"))?;
-    let cname = CString::new(name.as_encoded_bytes()).map_err(|_| Error::config(&d.path, "device path has a NUL byte"))?;
+    let name = d
+        .path
+        .file_name()
+        .ok_or_else(|| Error::config(&d.path, "device path has no file name"))?;
+    let cname = CString::new(name.as_encoded_bytes())
+        .map_err(|_| Error::config(&d.path, "device path has a NUL byte"))?;
     let dev = libc::makedev(d.major as u32, d.minor as u32);
     for attempt in 0..2 {
         // SAFETY: valid dir fd and C string.
@@ -107,8 +136,12 @@ pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
             // Something is already there (the rootfs shipped a /dev): replace
             // it unless it is already the right node.
             Errno::EEXIST if attempt == 0 => {
-                let st = nix::sys::stat::fstatat(dir.as_fd(), cname.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-                    .map_err(ctx("stat existing"))?;
+                let st = nix::sys::stat::fstatat(
+                    dir.as_fd(),
+                    cname.as_c_str(),
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(ctx("stat existing"))?;
                 if st.st_mode & libc::S_IFMT == d.kind && st.st_rdev == dev {
                     break;
                 }
@@ -127,7 +160,13 @@ pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
         nix::sys::stat::Mode::from_bits_truncate(d.mode),
         nix::sys::stat::FchmodatFlags::NoFollowSymlink,
     )
-    .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+    .or_else(|e| {
+        if e == Errno::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
     .map_err(ctx("chmod"))?;
     nix::unistd::fchownat(
         dir.as_fd(),
@@ -155,7 +194,8 @@ pub fn symlinks(root: BorrowedFd, with_ptmx: bool) -> Result<()> {
     if with_ptmx {
         links.push(("pts/ptmx", "ptmx"));
     }
-    let dev = paths::create_in_root(root, Path::new("/dev"), Kind::Dir).map_err(|e| Error::sys("create /dev", e))?;
+    let dev = paths::create_in_root(root, Path::new("/dev"), Kind::Dir)
+        .map_err(|e| Error::sys("create /dev", e))?;
     let dev = paths::open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|e| Error::sys("open /dev", e))
         .map(|fd| {
@@ -165,7 +205,8 @@ pub fn symlinks(root: BorrowedFd, with_ptmx: bool) -> Result<()> {
     for (target, name) in links {
         if name == "ptmx" {
             // An existing /dev/ptmx node is replaced by the link into devpts.
-            let _ = nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ =
+                nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         }
         match nix::unistd::symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
@@ -187,11 +228,21 @@ mod tests {
         ]))
         .expect("devices");
         let p = plan(&devs).expect("plan");
-        assert_eq!(p.iter().filter(|d| d.path == Path::new("/dev/null")).count(), 1);
-        assert!(p.iter().any(|d| d.path == Path::new("/dev/fuse") && d.uid == 1 && d.gid == 2 && d.minor == 229));
+        assert_eq!(
+            p.iter()
+                .filter(|d| d.path == Path::new("/dev/null"))
+                .count(),
+            1
+        );
+        assert!(p.iter().any(|d| d.path == Path::new("/dev/fuse")
+            && d.uid == 1
+            && d.gid == 2
+            && d.minor == 229));
         assert_eq!(p.len(), 7);
-        let bad: Vec<LinuxDevice> =
-            serde_json::from_value(serde_json::json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}])).expect("d");
+        let bad: Vec<LinuxDevice> = serde_json::from_value(
+            serde_json::json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]),
+        )
+        .expect("d");
         assert!(plan(&bad).is_err());
     }
 }
@@ -201,9 +252,16 @@ mod tests {
 /// devices, /dev/console, /dev/pts/*, /dev/ptmx, /dev/net/tun), then the
 /// nodes listed in linux.devices. Only added when the spec has device
 /// rules at all; otherwise the cgroup is left as it is.
-pub fn cgroup_rules(spec_rules: &[oci_spec::runtime::LinuxDeviceCgroup], nodes: &[DeviceNode]) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+pub fn cgroup_rules(
+    spec_rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    nodes: &[DeviceNode],
+) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
     use oci_spec::runtime::LinuxDeviceCgroup;
-    let rule = |t: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| -> LinuxDeviceCgroup {
+    let rule = |t: LinuxDeviceType,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str|
+     -> LinuxDeviceCgroup {
         serde_json::from_value(serde_json::json!({
             "allow": true,
             "type": match t { LinuxDeviceType::B => "b", _ => "c" },
@@ -217,7 +275,17 @@ pub fn cgroup_rules(spec_rules: &[oci_spec::runtime::LinuxDeviceCgroup], nodes: 
     }
     out.push(rule(LinuxDeviceType::C, None, None, "m"));
     out.push(rule(LinuxDeviceType::B, None, None, "m"));
-    for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)] {
+    for (ma, mi) in [
+        (1, 3),
+        (1, 5),
+        (1, 7),
+        (1, 8),
+        (1, 9),
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (10, 200),
+    ] {
         out.push(rule(LinuxDeviceType::C, Some(ma), Some(mi), "rwm"));
     }
     out.push(rule(LinuxDeviceType::C, Some(136), None, "rwm"));
@@ -225,7 +293,11 @@ pub fn cgroup_rules(spec_rules: &[oci_spec::runtime::LinuxDeviceCgroup], nodes: 
         if n.kind == libc::S_IFIFO {
             continue;
         }
-        let t = if n.kind == libc::S_IFBLK { LinuxDeviceType::B } else { LinuxDeviceType::C };
+        let t = if n.kind == libc::S_IFBLK {
+            LinuxDeviceType::B
+        } else {
+            LinuxDeviceType::C
+        };
         out.push(rule(t, Some(n.major as i64), Some(n.minor as i64), "rwm"));
     }
     out

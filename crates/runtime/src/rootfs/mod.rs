@@ -39,23 +39,52 @@ pub struct RootfsPlan {
 }
 
 impl RootfsPlan {
-    pub fn from_spec(spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path, no_pivot: bool, new_mount_ns: bool, in_userns: bool, cgroupns: bool) -> Result<RootfsPlan> {
+    pub fn from_spec(
+        spec: &oci_spec::runtime::Spec,
+        bundle: &Path,
+        rootfs: &Path,
+        no_pivot: bool,
+        new_mount_ns: bool,
+        in_userns: bool,
+        cgroupns: bool,
+    ) -> Result<RootfsPlan> {
         let linux = spec.linux().as_ref();
-        let mounts: Vec<PlannedMount> = spec.mounts().iter().flatten().map(|m| PlannedMount::from_spec(m, bundle)).collect();
-        let dev_is_bind = mounts.iter().any(|m| m.destination == Path::new("/dev") && m.options.is_bind());
-        let with_ptmx = mounts.iter().any(|m| m.destination == Path::new("/dev/pts") && m.typ == "devpts");
+        let mounts: Vec<PlannedMount> = spec
+            .mounts()
+            .iter()
+            .flatten()
+            .map(|m| PlannedMount::from_spec(m, bundle))
+            .collect();
+        let dev_is_bind = mounts
+            .iter()
+            .any(|m| m.destination == Path::new("/dev") && m.options.is_bind());
+        let with_ptmx = mounts
+            .iter()
+            .any(|m| m.destination == Path::new("/dev/pts") && m.typ == "devpts");
         let devices = devices::plan(linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]))?;
         let propagation = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
             .filter(|p| !p.is_empty())
             .and_then(options::propagation_flag);
-        let to_paths = |v: Option<&Vec<String>>| v.into_iter().flatten().map(PathBuf::from).collect::<Vec<_>>();
+        let to_paths = |v: Option<&Vec<String>>| {
+            v.into_iter()
+                .flatten()
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        };
         let selinux = Path::new("/sys/fs/selinux/enforce").exists();
         Ok(RootfsPlan {
             rootfs: rootfs.to_path_buf(),
-            readonly: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+            readonly: spec
+                .root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
             propagation,
-            cgroup_hierarchies: if mounts.iter().any(|m| m.typ == "cgroup" || m.typ == "cgroup2") {
+            cgroup_hierarchies: if mounts
+                .iter()
+                .any(|m| m.typ == "cgroup" || m.typ == "cgroup2")
+            {
                 mounts::host_cgroup_hierarchies()
             } else {
                 Vec::new()
@@ -72,7 +101,9 @@ impl RootfsPlan {
             cgroupns,
             // Labels only mean something where SELinux is enabled; like crun,
             // ignore them elsewhere instead of failing every mount.
-            mount_label: linux.and_then(|l| l.mount_label().clone()).filter(|l| !l.is_empty() && selinux),
+            mount_label: linux
+                .and_then(|l| l.mount_label().clone())
+                .filter(|l| !l.is_empty() && selinux),
         })
     }
 }
@@ -88,18 +119,43 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
             Some(p) if p.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE,
             _ => MsFlags::MS_SLAVE,
         };
-        mount(None::<&str>, "/", None::<&str>, base | MsFlags::MS_REC, None::<&str>).ctx(|| "make / a slave mount".into())?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            base | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "make / a slave mount".into())?;
     }
-    mount(Some(&plan.rootfs), &plan.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("bind mount rootfs {}", plan.rootfs.display()))?;
+    mount(
+        Some(&plan.rootfs),
+        &plan.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind mount rootfs {}", plan.rootfs.display()))?;
     if plan.new_mount_ns {
         // pivot_root refuses a new root whose mount is shared.
-        mount(None::<&str>, &plan.rootfs, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-            .ctx(|| format!("make rootfs {} private", plan.rootfs.display()))?;
+        mount(
+            None::<&str>,
+            &plan.rootfs,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .ctx(|| format!("make rootfs {} private", plan.rootfs.display()))?;
     }
     let root: OwnedFd = std::fs::File::open(&plan.rootfs).at(&plan.rootfs)?.into();
     for m in &plan.mounts {
-        mounts::do_mount(root.as_fd(), m, &plan.cgroup_hierarchies, plan.cgroupns, plan.mount_label.as_deref())?;
+        mounts::do_mount(
+            root.as_fd(),
+            m,
+            &plan.cgroup_hierarchies,
+            plan.cgroupns,
+            plan.mount_label.as_deref(),
+        )?;
     }
     if plan.make_devices {
         for d in &plan.devices {
@@ -116,21 +172,39 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
     nix::unistd::chdir(&plan.rootfs).ctx(|| format!("chdir {}", plan.rootfs.display()))?;
     if !plan.new_mount_ns {
         // Without a mount namespace, pivot_root would change the host's root.
-        return nix::unistd::chroot(".").ctx(|| "chroot".into()).and_then(|_| nix::unistd::chdir("/").ctx(|| "chdir /".into()));
+        return nix::unistd::chroot(".")
+            .ctx(|| "chroot".into())
+            .and_then(|_| nix::unistd::chdir("/").ctx(|| "chdir /".into()));
     }
     if plan.no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx(|| "move rootfs to /".into())?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .ctx(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     } else {
         // pivot_root(".", ".") stacks the old root under the new one; it is
         // then detached without needing a directory for it in the rootfs.
-        nix::unistd::pivot_root(".", ".").ctx(|| format!("pivot_root to {}", plan.rootfs.display()))?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).ctx(|| "make old root a slave".into())?;
+        nix::unistd::pivot_root(".", ".")
+            .ctx(|| format!("pivot_root to {}", plan.rootfs.display()))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "make old root a slave".into())?;
         umount2(".", MntFlags::MNT_DETACH).ctx(|| "detach old root".into())?;
     }
     nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
     if let Some(p) = plan.propagation {
-        mount(None::<&str>, "/", None::<&str>, p | MsFlags::MS_REC, None::<&str>).ctx(|| "set rootfsPropagation on /".into())?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            p | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx(|| "set rootfsPropagation on /".into())?;
     }
     Ok(())
 }
@@ -148,8 +222,10 @@ pub fn finish(plan: &RootfsPlan) -> Result<()> {
         }
     }
     if plan.readonly {
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | mounts::locked_flags("/");
-        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).ctx(|| "remount / read-only".into())?;
+        let flags =
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | mounts::locked_flags("/");
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .ctx(|| "remount / read-only".into())?;
     }
     Ok(())
 }
@@ -158,23 +234,42 @@ fn readonly_path(root: BorrowedFd, p: &Path) -> Result<()> {
     let fd = match paths::open_in_root(root, p, libc::O_PATH, 0) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(Error::sys(format!("open read-only path {}", p.display()), e)),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("open read-only path {}", p.display()),
+                e,
+            ))
+        }
     };
     let path = paths::fd_path(fd.as_fd());
-    mount(Some(path.as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .ctx(|| format!("bind read-only path {}", p.display()))?;
-    let fresh = paths::open_in_root(root, p, libc::O_PATH, 0).ctx(|| format!("reopen {}", p.display()))?;
+    mount(
+        Some(path.as_str()),
+        path.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind read-only path {}", p.display()))?;
+    let fresh =
+        paths::open_in_root(root, p, libc::O_PATH, 0).ctx(|| format!("reopen {}", p.display()))?;
     let fp = paths::fd_path(fresh.as_fd());
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | mounts::locked_flags(&fp);
-    mount(None::<&str>, fp.as_str(), None::<&str>, flags, None::<&str>).ctx(|| format!("remount {} read-only", p.display()))
+    let flags =
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | mounts::locked_flags(&fp);
+    mount(None::<&str>, fp.as_str(), None::<&str>, flags, None::<&str>)
+        .ctx(|| format!("remount {} read-only", p.display()))
 }
 
 /// /dev/null of the container, checked to be the real 1:3 character
 /// device before it is bound over anything (CVE-2025-31133: a /dev/null
 /// that is a symlink or a bind of a host file would unmask or expose it).
 fn verified_dev_null(root: BorrowedFd) -> Result<OwnedFd> {
-    let fd = paths::open_in_root(root, Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW, 0)
-        .ctx(|| "open /dev/null for masking".into())?;
+    let fd = paths::open_in_root(
+        root,
+        Path::new("/dev/null"),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+    )
+    .ctx(|| "open /dev/null for masking".into())?;
     let st = nix::sys::stat::fstat(fd.as_fd()).ctx(|| "stat /dev/null".into())?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         return Err(Error::Unsupported("/dev/null in the container is not the null device (1:3); refusing to mask paths with it".into()));
@@ -189,13 +284,27 @@ fn mask_path(root: BorrowedFd, p: &Path, null: &OwnedFd) -> Result<()> {
         Err(e) => return Err(Error::sys(format!("open masked path {}", p.display()), e)),
     };
     let target = paths::fd_path(fd.as_fd());
-    let st = nix::sys::stat::fstat(fd.as_fd()).ctx(|| format!("stat masked path {}", p.display()))?;
+    let st =
+        nix::sys::stat::fstat(fd.as_fd()).ctx(|| format!("stat masked path {}", p.display()))?;
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-            .ctx(|| format!("mask directory {}", p.display()))
+        mount(
+            Some("tmpfs"),
+            target.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .ctx(|| format!("mask directory {}", p.display()))
     } else {
         let src = paths::fd_path(null.as_fd());
-        mount(Some(src.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).ctx(|| format!("mask {}", p.display()))
+        mount(
+            Some(src.as_str()),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx(|| format!("mask {}", p.display()))
     }
 }
 
@@ -209,7 +318,8 @@ pub fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
     let root: OwnedFd = std::fs::File::open("/").at("/")?.into();
     for (key, value) in sysctls {
         let rel = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        let fd = paths::open_in_root(root.as_fd(), &rel, libc::O_WRONLY | libc::O_NOFOLLOW, 0).ctx(|| format!("open sysctl {key}"))?;
+        let fd = paths::open_in_root(root.as_fd(), &rel, libc::O_WRONLY | libc::O_NOFOLLOW, 0)
+            .ctx(|| format!("open sysctl {key}"))?;
         check_procfs(fd.as_fd(), &rel)?;
         nix::unistd::write(&fd, value.as_bytes()).ctx(|| format!("write sysctl {key}={value}"))?;
     }
@@ -219,7 +329,10 @@ pub fn write_sysctls(sysctls: &[(String, String)]) -> Result<()> {
 pub fn check_procfs(fd: BorrowedFd, path: &Path) -> Result<()> {
     let st = nix::sys::statfs::fstatfs(fd).ctx(|| format!("statfs {}", path.display()))?;
     if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        return Err(Error::Unsupported(format!("{} is not on procfs", path.display())));
+        return Err(Error::Unsupported(format!(
+            "{} is not on procfs",
+            path.display()
+        )));
     }
     Ok(())
 }

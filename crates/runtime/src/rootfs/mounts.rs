@@ -46,8 +46,17 @@ impl PlannedMount {
             }
         });
         let dest = m.destination();
-        let destination = if dest.is_absolute() { dest.clone() } else { Path::new("/").join(dest) };
-        PlannedMount { destination, typ, source, options }
+        let destination = if dest.is_absolute() {
+            dest.clone()
+        } else {
+            Path::new("/").join(dest)
+        };
+        PlannedMount {
+            destination,
+            typ,
+            source,
+            options,
+        }
     }
 }
 
@@ -96,7 +105,12 @@ pub fn setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> nix::Result<()
         propagation: u64,
         userns_fd: u64,
     }
-    let a = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let a = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = c"";
     // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, properly sized struct.
     let r = unsafe {
@@ -116,38 +130,82 @@ pub fn setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> nix::Result<()
 }
 
 /// Mount `m` inside the root opened as `root`.
-pub fn do_mount(root: BorrowedFd, m: &PlannedMount, cgroups: &[CgroupHierarchy], cgroupns: bool, label: Option<&str>) -> Result<()> {
+pub fn do_mount(
+    root: BorrowedFd,
+    m: &PlannedMount,
+    cgroups: &[CgroupHierarchy],
+    cgroupns: bool,
+    label: Option<&str>,
+) -> Result<()> {
     if m.typ == "cgroup" || m.typ == "cgroup2" {
         return mount_cgroup(root, m, cgroups, cgroupns);
     }
     let o = &m.options;
     let target_kind = if o.is_bind() {
-        let src = m.source.as_deref().ok_or_else(|| Error::config(&m.destination, "bind mount without a source"))?;
+        let src = m
+            .source
+            .as_deref()
+            .ok_or_else(|| Error::config(&m.destination, "bind mount without a source"))?;
         let meta = std::fs::metadata(src).map_err(|e| Error::io(src, e))?;
-        if meta.is_dir() { Kind::Dir } else { Kind::File }
+        if meta.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        }
     } else {
         Kind::Dir
     };
-    let target_fd = paths::create_in_root(root, &m.destination, target_kind).map_err(errno_ctx("create mount target", m))?;
+    let target_fd = paths::create_in_root(root, &m.destination, target_kind)
+        .map_err(errno_ctx("create mount target", m))?;
     let target = paths::fd_path(target_fd.as_fd());
 
     if o.is_bind() {
         let src = m.source.as_deref().unwrap_or(Path::new(""));
-        mount(Some(src), target.as_str(), None::<&str>, MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC), None::<&str>)
-            .map_err(|e| Error::sys(format!("bind mount {} on {}", src.display(), m.destination.display()), e))?;
+        mount(
+            Some(src),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC),
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!(
+                    "bind mount {} on {}",
+                    src.display(),
+                    m.destination.display()
+                ),
+                e,
+            )
+        })?;
         // The bind itself ignores other flags: apply them with a remount of
         // the new mount, addressed through a fresh fd of it.
-        let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0).map_err(errno_ctx("reopen", m))?;
+        let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
+            .map_err(errno_ctx("reopen", m))?;
         let fresh_path = paths::fd_path(fresh.as_fd());
         if !remount_flags(o.flags).is_empty() {
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount_flags(o.flags) | locked_flags(&fresh_path);
-            mount(None::<&str>, fresh_path.as_str(), None::<&str>, flags, None::<&str>).map_err(errno_ctx("remount", m))?;
+            let flags = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | remount_flags(o.flags)
+                | locked_flags(&fresh_path);
+            mount(
+                None::<&str>,
+                fresh_path.as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(errno_ctx("remount", m))?;
         }
         finish(&fresh, m)?;
         return Ok(());
     }
 
-    let source = m.source.as_deref().map(|p| p.as_os_str()).unwrap_or(m.typ.as_ref());
+    let source = m
+        .source
+        .as_deref()
+        .map(|p| p.as_os_str())
+        .unwrap_or(m.typ.as_ref());
     let mut data = o.data.clone();
     if let Some(l) = label {
         if matches!(m.typ.as_str(), "tmpfs" | "devpts" | "mqueue" | "shm") {
@@ -158,22 +216,53 @@ pub fn do_mount(root: BorrowedFd, m: &PlannedMount, cgroups: &[CgroupHierarchy],
         }
     }
     let data = (!data.is_empty()).then_some(data.as_str());
-    let r = mount(Some(source), target.as_str(), Some(m.typ.as_str()), o.flags & !MsFlags::MS_REMOUNT, data);
+    let r = mount(
+        Some(source),
+        target.as_str(),
+        Some(m.typ.as_str()),
+        o.flags & !MsFlags::MS_REMOUNT,
+        data,
+    );
     match r {
         Ok(()) => {}
         // sysfs cannot be mounted in a user namespace without its own
         // network namespace: bind the host's /sys instead, as runc does.
         Err(nix::errno::Errno::EPERM) if m.typ == "sysfs" => {
-            mount(Some("/sys"), target.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(errno_ctx("bind /sys on", m))?;
-            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount_flags(o.flags) | locked_flags(&target);
-            mount(None::<&str>, target.as_str(), None::<&str>, flags, None::<&str>).map_err(errno_ctx("remount", m))?;
+            mount(
+                Some("/sys"),
+                target.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(errno_ctx("bind /sys on", m))?;
+            let flags = MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | remount_flags(o.flags)
+                | locked_flags(&target);
+            mount(
+                None::<&str>,
+                target.as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(errno_ctx("remount", m))?;
         }
         Err(e) => {
-            return Err(Error::sys(format!("mount {} ({}) on {}", source.to_string_lossy(), m.typ, m.destination.display()), e))
+            return Err(Error::sys(
+                format!(
+                    "mount {} ({}) on {}",
+                    source.to_string_lossy(),
+                    m.typ,
+                    m.destination.display()
+                ),
+                e,
+            ))
         }
     }
-    let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0).map_err(errno_ctx("reopen", m))?;
+    let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
+        .map_err(errno_ctx("reopen", m))?;
     finish(&fresh, m)
 }
 
@@ -181,54 +270,114 @@ pub fn do_mount(root: BorrowedFd, m: &PlannedMount, cgroups: &[CgroupHierarchy],
 fn finish(fresh: &OwnedFd, m: &PlannedMount) -> Result<()> {
     let path = paths::fd_path(fresh.as_fd());
     for p in &m.options.propagation {
-        mount(None::<&str>, path.as_str(), None::<&str>, *p, None::<&str>).map_err(errno_ctx("set propagation of", m))?;
+        mount(None::<&str>, path.as_str(), None::<&str>, *p, None::<&str>)
+            .map_err(errno_ctx("set propagation of", m))?;
     }
     if m.options.rec_set != 0 || m.options.rec_clear != 0 {
-        setattr_recursive(fresh.as_fd(), m.options.rec_set, m.options.rec_clear).map_err(errno_ctx("mount_setattr", m))?;
+        setattr_recursive(fresh.as_fd(), m.options.rec_set, m.options.rec_clear)
+            .map_err(errno_ctx("mount_setattr", m))?;
     }
     Ok(())
 }
 
 /// /sys/fs/cgroup: cgroup2 on a unified host; on v1, a tmpfs holding one
 /// mount per controller hierarchy (plus "unified" on a hybrid host).
-fn mount_cgroup(root: BorrowedFd, m: &PlannedMount, hierarchies: &[CgroupHierarchy], cgroupns: bool) -> Result<()> {
-    let target_fd = paths::create_in_root(root, &m.destination, Kind::Dir).map_err(errno_ctx("create mount target", m))?;
+fn mount_cgroup(
+    root: BorrowedFd,
+    m: &PlannedMount,
+    hierarchies: &[CgroupHierarchy],
+    cgroupns: bool,
+) -> Result<()> {
+    let target_fd = paths::create_in_root(root, &m.destination, Kind::Dir)
+        .map_err(errno_ctx("create mount target", m))?;
     let target = paths::fd_path(target_fd.as_fd());
     let flags = m.options.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let unified = hierarchies.iter().find(|h| h.option.is_empty());
     if hierarchies.iter().all(|h| h.option.is_empty()) {
         // Pure v2.
-        return mount_cgroup_fs(&target, "cgroup2", "", flags, cgroupns, unified.map(|h| h.host_mountpoint.as_path()))
-            .map_err(errno_ctx("mount cgroup2 on", m));
+        return mount_cgroup_fs(
+            &target,
+            "cgroup2",
+            "",
+            flags,
+            cgroupns,
+            unified.map(|h| h.host_mountpoint.as_path()),
+        )
+        .map_err(errno_ctx("mount cgroup2 on", m));
     }
     // The tmpfs stays writable until its children are mounted.
-    mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=755"))
-        .map_err(errno_ctx("mount tmpfs for cgroups on", m))?;
+    mount(
+        Some("tmpfs"),
+        target.as_str(),
+        Some("tmpfs"),
+        flags & !MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )
+    .map_err(errno_ctx("mount tmpfs for cgroups on", m))?;
     for h in hierarchies {
         let dest = m.destination.join(&h.name);
-        let fd = paths::create_in_root(root, &dest, Kind::Dir).map_err(|e| Error::sys(format!("create {}", dest.display()), e))?;
+        let fd = paths::create_in_root(root, &dest, Kind::Dir)
+            .map_err(|e| Error::sys(format!("create {}", dest.display()), e))?;
         let path = paths::fd_path(fd.as_fd());
-        let (fstype, opt) = if h.option.is_empty() { ("cgroup2", "") } else { ("cgroup", h.option.as_str()) };
-        mount_cgroup_fs(&path, fstype, opt, flags, cgroupns, Some(&h.host_mountpoint))
-            .map_err(|e| Error::sys(format!("mount {fstype} {opt} on {}", dest.display()), e))?;
+        let (fstype, opt) = if h.option.is_empty() {
+            ("cgroup2", "")
+        } else {
+            ("cgroup", h.option.as_str())
+        };
+        mount_cgroup_fs(
+            &path,
+            fstype,
+            opt,
+            flags,
+            cgroupns,
+            Some(&h.host_mountpoint),
+        )
+        .map_err(|e| Error::sys(format!("mount {fstype} {opt} on {}", dest.display()), e))?;
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0).map_err(errno_ctx("reopen", m))?;
+        let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
+            .map_err(errno_ctx("reopen", m))?;
         let p = paths::fd_path(fresh.as_fd());
-        mount(None::<&str>, p.as_str(), None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags | locked_flags(&p), None::<&str>)
-            .map_err(errno_ctx("remount read-only", m))?;
+        mount(
+            None::<&str>,
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags | locked_flags(&p),
+            None::<&str>,
+        )
+        .map_err(errno_ctx("remount read-only", m))?;
     }
     Ok(())
 }
 
 /// Mount a cgroup filesystem; where the kernel refuses (v1 inside a user
 /// namespace), bind the host's hierarchy instead.
-fn mount_cgroup_fs(target: &str, fstype: &str, opt: &str, flags: MsFlags, _cgroupns: bool, host: Option<&Path>) -> nix::Result<()> {
+fn mount_cgroup_fs(
+    target: &str,
+    fstype: &str,
+    opt: &str,
+    flags: MsFlags,
+    _cgroupns: bool,
+    host: Option<&Path>,
+) -> nix::Result<()> {
     let data = CString::new(opt).unwrap_or_default();
-    let r = mount(Some(fstype), target, Some(fstype), flags, (!opt.is_empty()).then_some(data.as_c_str()));
+    let r = mount(
+        Some(fstype),
+        target,
+        Some(fstype),
+        flags,
+        (!opt.is_empty()).then_some(data.as_c_str()),
+    );
     match (r, host) {
-        (Err(nix::errno::Errno::EPERM), Some(host)) | (Err(nix::errno::Errno::EBUSY), Some(host)) => {
-            mount(Some(host), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+        (Err(nix::errno::Errno::EPERM), Some(host))
+        | (Err(nix::errno::Errno::EBUSY), Some(host)) => {
+            mount(
+                Some(host),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
             let f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | locked_flags(target);
             mount(None::<&str>, target, None::<&str>, f, None::<&str>)
         }
@@ -238,27 +387,56 @@ fn mount_cgroup_fs(target: &str, fstype: &str, opt: &str, flags: MsFlags, _cgrou
 
 /// The host's cgroup hierarchies, read from /proc/self/mountinfo.
 pub fn host_cgroup_hierarchies() -> Vec<CgroupHierarchy> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut post = post.split(' ');
         let fstype = post.next().unwrap_or("");
         let _src = post.next();
         let superopts = post.next().unwrap_or("");
-        let Some(mountpoint) = pre.split(' ').nth(4) else { continue };
+        let Some(mountpoint) = pre.split(' ').nth(4) else {
+            continue;
+        };
         let mp = PathBuf::from(mountpoint);
-        let name = mp.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = mp
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match fstype {
             "cgroup" => {
                 let opt = superopts
                     .split(',')
-                    .filter(|o| !matches!(*o, "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev" | "noexec" | "xattr" | "clone_children") && !o.starts_with("release_agent="))
+                    .filter(|o| {
+                        !matches!(
+                            *o,
+                            "rw" | "ro"
+                                | "relatime"
+                                | "noatime"
+                                | "nosuid"
+                                | "nodev"
+                                | "noexec"
+                                | "xattr"
+                                | "clone_children"
+                        ) && !o.starts_with("release_agent=")
+                    })
                     .collect::<Vec<_>>()
                     .join(",");
-                out.push(CgroupHierarchy { name, option: opt, host_mountpoint: mp });
+                out.push(CgroupHierarchy {
+                    name,
+                    option: opt,
+                    host_mountpoint: mp,
+                });
             }
-            "cgroup2" => out.push(CgroupHierarchy { name, option: String::new(), host_mountpoint: mp }),
+            "cgroup2" => out.push(CgroupHierarchy {
+                name,
+                option: String::new(),
+                host_mountpoint: mp,
+            }),
             _ => {}
         }
     }

@@ -125,7 +125,9 @@ fn rec_attr(name: &str) -> Option<(bool, u64)> {
 /// validation time instead of a confusing EINVAL from the kernel later.
 pub fn check_option(o: &str) -> Result<(), String> {
     match o {
-        "idmap" | "ridmap" => Err(format!("mount option {o:?} (id-mapped mounts) is not supported yet")),
+        "idmap" | "ridmap" => Err(format!(
+            "mount option {o:?} (id-mapped mounts) is not supported yet"
+        )),
         _ => Ok(()),
     }
 }

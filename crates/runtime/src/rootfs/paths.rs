@@ -27,7 +27,11 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> nix
     }
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: if flags & libc::O_CREAT != 0 { mode as u64 } else { 0 },
+        mode: if flags & libc::O_CREAT != 0 {
+            mode as u64
+        } else {
+            0
+        },
         resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
     };
     loop {
@@ -112,7 +116,11 @@ pub fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> nix::Result<
                 libc::openat(
                     parent.as_raw_fd(),
                     name.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC,
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_NOFOLLOW
+                        | libc::O_WRONLY
+                        | libc::O_CLOEXEC,
                     0o644,
                 )
             };
@@ -162,7 +170,8 @@ mod tests {
         std::os::unix::fs::symlink("/etc", dir.path().join("etc-link")).expect("link");
         std::os::unix::fs::symlink("../../../..", dir.path().join("up")).expect("link");
         std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
-        let got = open_in_root(fd.as_fd(), Path::new("/etc-link"), libc::O_PATH, 0).expect("resolve");
+        let got =
+            open_in_root(fd.as_fd(), Path::new("/etc-link"), libc::O_PATH, 0).expect("resolve");
         assert_eq!(real_path(got.as_fd()), dir.path().join("etc"));
         let got = open_in_root(fd.as_fd(), Path::new("up"), libc::O_PATH, 0).expect("resolve");
         assert_eq!(real_path(got.as_fd()), dir.path());
