@@ -99,6 +99,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         linux.time_offsets().as_ref(),
     )?;
     let process_plan = ProcessPlan::from_spec(process, linux.personality().as_ref())?;
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut cgroup = onggi_cgroups::Cgroup::resolve(cgroups_path.as_deref(), &opts.id)?;
     let rootfs_plan = RootfsPlan::from_spec(
         spec,
         &bundle.dir,
@@ -110,13 +115,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
                 .iter()
                 .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount),
         ns.in_userns,
-        ns.new_cgroup,
+        Some(&cgroup),
     )?;
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let mut cgroup = onggi_cgroups::Cgroup::resolve(cgroups_path.as_deref(), &opts.id)?;
     let hooks = hooks_of(spec);
     let console = match &opts.console_socket {
         Some(p) => Some(crate::tty::connect_console_socket(p)?),

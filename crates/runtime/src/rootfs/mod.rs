@@ -33,7 +33,6 @@ pub struct RootfsPlan {
     pub no_pivot: bool,
     pub new_mount_ns: bool,
     pub in_userns: bool,
-    pub cgroupns: bool,
     pub cgroup_hierarchies: Vec<CgroupHierarchy>,
     pub mount_label: Option<String>,
 }
@@ -46,7 +45,7 @@ impl RootfsPlan {
         no_pivot: bool,
         new_mount_ns: bool,
         in_userns: bool,
-        cgroupns: bool,
+        cgroup: Option<&onggi_cgroups::Cgroup>,
     ) -> Result<RootfsPlan> {
         let linux = spec.linux().as_ref();
         let mounts: Vec<PlannedMount> = spec
@@ -85,7 +84,9 @@ impl RootfsPlan {
                 .iter()
                 .any(|m| m.typ == "cgroup" || m.typ == "cgroup2")
             {
-                mounts::host_cgroup_hierarchies()
+                let mut h = mounts::host_cgroup_hierarchies();
+                mounts::container_cgroup_dirs(&mut h, cgroup);
+                h
             } else {
                 Vec::new()
             },
@@ -98,7 +99,6 @@ impl RootfsPlan {
             no_pivot,
             new_mount_ns,
             in_userns,
-            cgroupns,
             // Labels only mean something where SELinux is enabled; like crun,
             // ignore them elsewhere instead of failing every mount.
             mount_label: linux
@@ -153,7 +153,6 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
             root.as_fd(),
             m,
             &plan.cgroup_hierarchies,
-            plan.cgroupns,
             plan.mount_label.as_deref(),
         )?;
     }
