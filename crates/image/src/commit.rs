@@ -7,8 +7,10 @@ use std::sync::Mutex;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::spec::{layer_compression, parse_manifest_doc, ImageConfig, ManifestDoc, DOCKER_CONFIG, OCI_CONFIG};
 use crate::spec::Descriptor;
+use crate::spec::{
+    layer_compression, parse_manifest_doc, ImageConfig, ManifestDoc, DOCKER_CONFIG, OCI_CONFIG,
+};
 use crate::store::{ImageRecord, LayerRecord, Store};
 use crate::Progress;
 
@@ -26,8 +28,13 @@ pub fn commit_image(
 ) -> Result<ImageRecord> {
     let manifest_digest = Digest::of_bytes(manifest_bytes);
     let what = format!("manifest {manifest_digest}");
-    let (ManifestDoc::Manifest(manifest), _) = parse_manifest_doc(manifest_bytes, Some(manifest_media_type), &what)? else {
-        return Err(Error::malformed(what, "expected an image manifest, found an index"));
+    let (ManifestDoc::Manifest(manifest), _) =
+        parse_manifest_doc(manifest_bytes, Some(manifest_media_type), &what)?
+    else {
+        return Err(Error::malformed(
+            what,
+            "expected an image manifest, found an index",
+        ));
     };
     let config_media = manifest.config.media_type.as_str();
     if config_media != OCI_CONFIG && config_media != DOCKER_CONFIG {
@@ -37,8 +44,12 @@ pub fn commit_image(
         });
     }
     let config_bytes = store.read_blob(&manifest.config.digest)?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .map_err(|e| Error::malformed(format!("image config {}", manifest.config.digest), e.to_string()))?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| {
+        Error::malformed(
+            format!("image config {}", manifest.config.digest),
+            e.to_string(),
+        )
+    })?;
     if config.rootfs.diff_ids.len() != manifest.layers.len() {
         return Err(Error::malformed(
             format!("image config {}", manifest.config.digest),
@@ -60,7 +71,11 @@ pub fn commit_image(
         });
     }
     extract_all(store, &layers, jobs, progress)?;
-    let manifest_desc = Descriptor::new(manifest_media_type, store.ingest_bytes(manifest_bytes, &what)?, manifest_bytes.len() as u64);
+    let manifest_desc = Descriptor::new(
+        manifest_media_type,
+        store.ingest_bytes(manifest_bytes, &what)?,
+        manifest_bytes.len() as u64,
+    );
     let record = ImageRecord {
         id: manifest.config.digest.clone(),
         names,
@@ -79,7 +94,12 @@ pub fn commit_image(
     store.record_image(record)
 }
 
-fn extract_all(store: &Store, layers: &[LayerRecord], jobs: usize, progress: &dyn Progress) -> Result<()> {
+fn extract_all(
+    store: &Store,
+    layers: &[LayerRecord],
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<()> {
     let next = AtomicUsize::new(0);
     let created = Mutex::new(Vec::new());
     let first_error = Mutex::new(None);

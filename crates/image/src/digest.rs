@@ -22,7 +22,9 @@ impl Digest {
             digest: s.to_string(),
             reason: reason.to_string(),
         };
-        let (algo, hex) = s.split_once(':').ok_or_else(|| bad("expected ALGORITHM:HEX"))?;
+        let (algo, hex) = s
+            .split_once(':')
+            .ok_or_else(|| bad("expected ALGORITHM:HEX"))?;
         if algo != "sha256" {
             return Err(bad("only sha256 digests are supported"));
         }
@@ -31,8 +33,13 @@ impl Digest {
 
     /// From 64 lowercase hex digits (a store file name).
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Digest { hex: hex.to_string() })
+        let ok = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Digest {
+            hex: hex.to_string(),
+        })
     }
 
     pub fn of_bytes(data: &[u8]) -> Self {
@@ -173,8 +180,14 @@ mod tests {
     #[test]
     fn rejects_bad_digests() {
         assert!(Digest::parse("sha256:abc").is_err());
-        assert!(Digest::parse("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_err());
-        assert!(Digest::parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855").is_err());
+        assert!(Digest::parse(
+            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+        .is_err());
+        assert!(Digest::parse(
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+        )
+        .is_err());
         assert!(Digest::parse("nocolon").is_err());
     }
 

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod build;
+mod commit;
 pub mod digest;
 pub mod error;
 pub mod layer;
@@ -13,7 +14,6 @@ pub mod registry;
 pub mod snapshot;
 pub mod spec;
 pub mod store;
-mod commit;
 
 pub use commit::commit_image;
 pub use digest::Digest;

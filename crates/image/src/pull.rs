@@ -9,7 +9,9 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
 use crate::registry::{Client, RegistryConfig};
-use crate::spec::{layer_compression, parse_manifest_doc, select_platform, Descriptor, ManifestDoc, Platform};
+use crate::spec::{
+    layer_compression, parse_manifest_doc, select_platform, Descriptor, ManifestDoc, Platform,
+};
 use crate::store::{ImageRecord, Store};
 use crate::Progress;
 
@@ -34,7 +36,12 @@ impl Default for PullOptions {
 
 /// Pulls `reference` into the store. On error nothing is recorded and the
 /// blobs this pull added are removed again.
-pub fn pull(store: &Store, reference: &Reference, opts: &PullOptions, progress: &dyn Progress) -> Result<ImageRecord> {
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    opts: &PullOptions,
+    progress: &dyn Progress,
+) -> Result<ImageRecord> {
     let mut created = Vec::new();
     let result = pull_inner(store, reference, opts, progress, &mut created);
     if result.is_err() {
@@ -54,7 +61,8 @@ fn pull_inner(
 ) -> Result<ImageRecord> {
     let client = Client::new(reference, &opts.registry);
     let what = format!("manifest {}", reference.manifest_ref());
-    let (top_bytes, content_type) = client.get_manifest(&reference.manifest_ref(), &format!("image {reference}"))?;
+    let (top_bytes, content_type) =
+        client.get_manifest(&reference.manifest_ref(), &format!("image {reference}"))?;
     let top_digest = Digest::of_bytes(&top_bytes);
     if let Some(want) = &reference.digest {
         if &top_digest != want {
@@ -70,13 +78,18 @@ fn pull_inner(
         ManifestDoc::Manifest(m) => (m, top_bytes, media_type),
         ManifestDoc::Index(index) => {
             let desc = select_platform(&index, &opts.platform, &what)?;
-            progress.message(&format!("Selected {} manifest {}", opts.platform, desc.digest));
+            progress.message(&format!(
+                "Selected {} manifest {}",
+                opts.platform, desc.digest
+            ));
             let what = format!("manifest {}", desc.digest);
             let (bytes, ct) = client.get_manifest(&desc.digest.to_string(), &what)?;
             verify(&bytes, desc, &what)?;
             match parse_manifest_doc(&bytes, ct.as_deref().or(Some(&desc.media_type)), &what)? {
                 (ManifestDoc::Manifest(m), mt) => (m, bytes, mt),
-                (ManifestDoc::Index(_), _) => return Err(Error::malformed(what, "an index inside an index")),
+                (ManifestDoc::Index(_), _) => {
+                    return Err(Error::malformed(what, "an index inside an index"))
+                }
             }
         }
     };
@@ -91,7 +104,10 @@ fn pull_inner(
             blobs.push(l);
         }
     }
-    let missing: Vec<&Descriptor> = blobs.into_iter().filter(|d| !store.has_blob(&d.digest)).collect();
+    let missing: Vec<&Descriptor> = blobs
+        .into_iter()
+        .filter(|d| !store.has_blob(&d.digest))
+        .collect();
     for l in &manifest.layers {
         if !missing.iter().any(|m| m.digest == l.digest) {
             progress.message(&format!("Layer {} already present", l.digest.short()));
@@ -100,7 +116,15 @@ fn pull_inner(
     download_all(store, &client, &missing, opts.jobs, progress, created)?;
     let names = reference.tagged_name().into_iter().collect();
     let repo_digests = vec![format!("{}@{top_digest}", reference.name())];
-    commit_image(store, &manifest_bytes, &media_type, names, repo_digests, opts.jobs, progress)
+    commit_image(
+        store,
+        &manifest_bytes,
+        &media_type,
+        names,
+        repo_digests,
+        opts.jobs,
+        progress,
+    )
 }
 
 fn verify(bytes: &[u8], desc: &Descriptor, what: &str) -> Result<()> {
@@ -163,11 +187,21 @@ fn download_all(
     }
 }
 
-fn download(store: &Store, client: &Client, desc: &Descriptor, progress: &dyn Progress) -> Result<()> {
+fn download(
+    store: &Store,
+    client: &Client,
+    desc: &Descriptor,
+    progress: &dyn Progress,
+) -> Result<()> {
     let what = format!("blob {}", desc.digest);
     let mut bar = progress.start("Copying blob", &desc.digest, desc.size);
     let mut reader = client.get_blob(&desc.digest, &what)?;
-    let result = store.ingest(&mut reader, Some((&desc.digest, desc.size)), &what, &mut |n| bar.advance(n));
+    let result = store.ingest(
+        &mut reader,
+        Some((&desc.digest, desc.size)),
+        &what,
+        &mut |n| bar.advance(n),
+    );
     bar.finish(if result.is_ok() { "done" } else { "failed" });
     result.map(|_| ())
 }

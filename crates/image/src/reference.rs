@@ -42,14 +42,17 @@ impl Reference {
             let ok = !t.is_empty()
                 && t.len() <= 128
                 && !t.starts_with(['.', '-'])
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             if !ok {
                 return Err(bad("invalid tag"));
             }
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 (first.to_string(), rest.to_string())
             }
@@ -65,12 +68,15 @@ impl Reference {
         }
         let valid_component = |c: &str| {
             !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && c.as_bytes()[0].is_ascii_alphanumeric()
                 && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
         };
         if path.is_empty() || !path.split('/').all(valid_component) {
-            return Err(bad("repository names are lowercase letters, digits and separators (._-) between '/'"));
+            return Err(bad(
+                "repository names are lowercase letters, digits and separators (._-) between '/'",
+            ));
         }
         let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
             format!("library/{path}")
@@ -143,21 +149,47 @@ mod tests {
     #[test]
     fn docker_normalisation() {
         assert_eq!(norm("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(norm("library/busybox:1.36"), "docker.io/library/busybox:1.36");
+        assert_eq!(
+            norm("library/busybox:1.36"),
+            "docker.io/library/busybox:1.36"
+        );
         assert_eq!(norm("user/app"), "docker.io/user/app:latest");
-        assert_eq!(norm("index.docker.io/library/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(
+            norm("index.docker.io/library/alpine"),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(norm("127.0.0.1:5000/a/b:v1"), "127.0.0.1:5000/a/b:v1");
         assert_eq!(norm("localhost/x"), "localhost/x:latest");
-        assert_eq!(norm("quay.io/podman/stable"), "quay.io/podman/stable:latest");
+        assert_eq!(
+            norm("quay.io/podman/stable"),
+            "quay.io/podman/stable:latest"
+        );
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(norm(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
-        assert_eq!(norm(&format!("busybox:1@{d}")), format!("docker.io/library/busybox:1@{d}"));
-        assert_eq!(Reference::parse("busybox").unwrap().api_host(), "registry-1.docker.io");
+        assert_eq!(
+            norm(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
+        assert_eq!(
+            norm(&format!("busybox:1@{d}")),
+            format!("docker.io/library/busybox:1@{d}")
+        );
+        assert_eq!(
+            Reference::parse("busybox").unwrap().api_host(),
+            "registry-1.docker.io"
+        );
     }
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "Busybox", "busybox:", "busybox@sha256:zz", "a//b", "busybox:-x", "-a/b"] {
+        for bad in [
+            "",
+            "Busybox",
+            "busybox:",
+            "busybox@sha256:zz",
+            "a//b",
+            "busybox:-x",
+            "-a/b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }

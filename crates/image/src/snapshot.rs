@@ -26,8 +26,11 @@ impl Store {
         };
         let tmp = TempGuard::new(self.temp_path("snapshot"));
         std::fs::create_dir(tmp.path()).ctx_path("creating", tmp.path())?;
-        std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .ctx_path("setting permissions on", tmp.path())?;
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .ctx_path("setting permissions on", tmp.path())?;
         let blob = self.open_blob(&layer.digest)?;
         let reader = decompress(blob, compression).ctx(|| format!("decompressing {what}"))?;
         apply_layer(
@@ -52,7 +55,13 @@ impl Store {
     /// Mounts the image's layers at `target` with overlayfs: the snapshots
     /// are the shared read-only lower layers, `upper` and `work` (empty
     /// directories on one file system) take the container's changes.
-    pub fn mount_image(&self, image: &ImageRecord, target: &Path, upper: &Path, work: &Path) -> Result<()> {
+    pub fn mount_image(
+        &self,
+        image: &ImageRecord,
+        target: &Path,
+        upper: &Path,
+        work: &Path,
+    ) -> Result<()> {
         let mut lowers = Vec::new();
         for layer in image.layers.iter().rev() {
             let p = self.snapshot_path(&layer.diff_id);
@@ -91,11 +100,26 @@ impl Store {
         if data.len() >= 4000 {
             return Err(Error::Conflict {
                 what: format!("image {}", image.id),
-                reason: format!("too many layers ({}) for one overlay mount", image.layers.len()),
+                reason: format!(
+                    "too many layers ({}) for one overlay mount",
+                    image.layers.len()
+                ),
             });
         }
-        mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-            .ctx(|| format!("mounting overlay for image {} at {}", image.id.short(), target.display()))
+        mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .ctx(|| {
+            format!(
+                "mounting overlay for image {} at {}",
+                image.id.short(),
+                target.display()
+            )
+        })
     }
 }
 

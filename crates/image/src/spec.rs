@@ -98,7 +98,11 @@ pub struct Platform {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default, rename = "os.version", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "os.version",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -130,7 +134,10 @@ impl Platform {
                 variant: parts.get(2).map(|v| v.to_string()),
                 os_version: None,
             }),
-            _ => Err(Error::malformed(format!("platform {s:?}"), "expected OS/ARCH[/VARIANT]")),
+            _ => Err(Error::malformed(
+                format!("platform {s:?}"),
+                "expected OS/ARCH[/VARIANT]",
+            )),
         }
     }
 
@@ -237,9 +244,13 @@ pub enum ManifestDoc {
 /// Parses a manifest or index, from its declared media type (the HTTP
 /// Content-Type or descriptor) or, failing that, its own `mediaType` field.
 /// Returns the document and its media type.
-pub fn parse_manifest_doc(bytes: &[u8], declared: Option<&str>, what: &str) -> Result<(ManifestDoc, String)> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| Error::malformed(what, format!("not JSON: {e}")))?;
+pub fn parse_manifest_doc(
+    bytes: &[u8],
+    declared: Option<&str>,
+    what: &str,
+) -> Result<(ManifestDoc, String)> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::malformed(what, format!("not JSON: {e}")))?;
     let inner = value.get("mediaType").and_then(|m| m.as_str());
     let declared = declared.map(|d| d.split(';').next().unwrap_or(d).trim());
     let media_type = match (declared, inner) {
@@ -274,8 +285,15 @@ pub fn parse_manifest_doc(bytes: &[u8], declared: Option<&str>, what: &str) -> R
 }
 
 /// Picks the manifest for `platform` out of an index.
-pub fn select_platform<'a>(index: &'a Index, platform: &Platform, what: &str) -> Result<&'a Descriptor> {
-    let candidates = index.manifests.iter().filter(|d| MANIFEST_ACCEPT.contains(&d.media_type.as_str()));
+pub fn select_platform<'a>(
+    index: &'a Index,
+    platform: &Platform,
+    what: &str,
+) -> Result<&'a Descriptor> {
+    let candidates = index
+        .manifests
+        .iter()
+        .filter(|d| MANIFEST_ACCEPT.contains(&d.media_type.as_str()));
     let mut best: Option<&Descriptor> = None;
     for d in candidates {
         if let Some(p) = &d.platform {
@@ -309,7 +327,8 @@ mod tests {
           "manifests":[
            {"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":1,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm64","os":"linux","variant":"v8"}},
            {"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":2,"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}}]}"#;
-        let (ManifestDoc::Index(idx), _) = parse_manifest_doc(json.as_bytes(), None, "t").unwrap() else {
+        let (ManifestDoc::Index(idx), _) = parse_manifest_doc(json.as_bytes(), None, "t").unwrap()
+        else {
             panic!("not an index")
         };
         let amd = Platform::parse("linux/amd64").unwrap();
@@ -317,7 +336,10 @@ mod tests {
         let arm = Platform::parse("linux/arm64/v8").unwrap();
         assert_eq!(select_platform(&idx, &arm, "t").unwrap().size, 1);
         let err = select_platform(&idx, &Platform::parse("linux/s390x").unwrap(), "t").unwrap_err();
-        assert!(err.to_string().contains("linux/arm64/v8, linux/amd64"), "{err}");
+        assert!(
+            err.to_string().contains("linux/arm64/v8, linux/amd64"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -328,7 +350,10 @@ mod tests {
             Err(Error::UnsupportedMediaType { .. })
         ));
         assert!(layer_compression("application/x-foo", "l").is_err());
-        assert_eq!(layer_compression(OCI_LAYER_ZSTD, "l").unwrap(), Compression::Zstd);
+        assert_eq!(
+            layer_compression(OCI_LAYER_ZSTD, "l").unwrap(),
+            Compression::Zstd
+        );
         assert!(parse_manifest_doc(b"{not json", None, "t").is_err());
     }
 }

@@ -11,7 +11,10 @@ use crate::commit::commit_image;
 use crate::digest::HashingWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::reference::Reference;
-use crate::spec::{Descriptor, ImageConfig, Manifest, Platform, RootFs, RunConfig, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
+use crate::spec::{
+    Descriptor, ImageConfig, Manifest, Platform, RootFs, RunConfig, OCI_CONFIG, OCI_LAYER,
+    OCI_MANIFEST,
+};
 use crate::store::{ImageRecord, Store, TempGuard};
 use crate::Progress;
 
@@ -29,8 +32,13 @@ pub struct BuildOptions {
 }
 
 /// Builds the image and records it under `opts.name`.
-pub fn build_from_host(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Result<ImageRecord> {
-    build_inner(store, opts, progress).map_err(|e| e.context(format!("building {} from host binaries", opts.name)))
+pub fn build_from_host(
+    store: &Store,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<ImageRecord> {
+    build_inner(store, opts, progress)
+        .map_err(|e| e.context(format!("building {} from host binaries", opts.name)))
 }
 
 fn build_inner(store: &Store, opts: &BuildOptions, progress: &dyn Progress) -> Result<ImageRecord> {
@@ -109,7 +117,8 @@ fn write_image(
         })],
         ..ImageConfig::default()
     };
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::malformed("image config", e.to_string()))?;
+    let config_bytes =
+        serde_json::to_vec(&config).map_err(|e| Error::malformed("image config", e.to_string()))?;
     let config_digest = store.ingest_bytes(&config_bytes, "image config")?;
     created.push(config_digest.clone());
     let manifest = Manifest {
@@ -119,9 +128,18 @@ fn write_image(
         layers: vec![Descriptor::new(OCI_LAYER, layer_digest, layer_size)],
         annotations: None,
     };
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::malformed("manifest", e.to_string()))?;
+    let manifest_bytes =
+        serde_json::to_vec(&manifest).map_err(|e| Error::malformed("manifest", e.to_string()))?;
     let names = opts.name.tagged_name().into_iter().collect();
-    commit_image(store, &manifest_bytes, OCI_MANIFEST, names, Vec::new(), 1, progress)
+    commit_image(
+        store,
+        &manifest_bytes,
+        OCI_MANIFEST,
+        names,
+        Vec::new(),
+        1,
+        progress,
+    )
 }
 
 /// Finds libraries as ld.so does.
@@ -150,7 +168,10 @@ impl Resolver {
         .into_iter()
         .map(PathBuf::from)
         .collect();
-        Resolver { cache, default_dirs }
+        Resolver {
+            cache,
+            default_dirs,
+        }
     }
 
     /// The host paths an image needs for `bin`: the file itself, its
@@ -169,7 +190,8 @@ impl Resolver {
         }
         let inherited = expand_all(&main.rpath, bin);
         let mut loaded: HashSet<String> = HashSet::new();
-        let mut queue: VecDeque<(PathBuf, ElfInfo)> = VecDeque::from([(bin.to_path_buf(), main.clone())]);
+        let mut queue: VecDeque<(PathBuf, ElfInfo)> =
+            VecDeque::from([(bin.to_path_buf(), main.clone())]);
         while let Some((obj, info)) = queue.pop_front() {
             for name in &info.needed {
                 if !loaded.insert(name.clone()) {
@@ -186,14 +208,23 @@ impl Resolver {
     /// ld.so's order: DT_RPATH of the object and of the executable (only if
     /// the object has no DT_RUNPATH), DT_RUNPATH, the cache, the default
     /// directories. The first file of the program's class and machine wins.
-    fn find(&self, name: &str, obj: &Path, info: &ElfInfo, inherited: &[PathBuf], main: &ElfInfo) -> Result<(PathBuf, ElfInfo)> {
+    fn find(
+        &self,
+        name: &str,
+        obj: &Path,
+        info: &ElfInfo,
+        inherited: &[PathBuf],
+        main: &ElfInfo,
+    ) -> Result<(PathBuf, ElfInfo)> {
         let check = |p: &Path| -> Option<ElfInfo> {
             let lib = read_elf(p).ok()??;
             main.compatible(&lib).then_some(lib)
         };
         if name.contains('/') {
             let p = PathBuf::from(name);
-            return check(&p).map(|l| (p, l)).ok_or_else(|| not_found(name, obj));
+            return check(&p)
+                .map(|l| (p, l))
+                .ok_or_else(|| not_found(name, obj));
         }
         let mut dirs: Vec<PathBuf> = Vec::new();
         if info.runpath.is_empty() {
@@ -245,8 +276,11 @@ fn expand_all(paths: &[String], obj: &Path) -> Vec<PathBuf> {
 /// The program named by a `#!` line, if `path` is a script.
 fn script_interpreter(path: &Path) -> Result<Option<PathBuf>> {
     let mut head = [0u8; 256];
-    let n = std::io::Read::read(&mut std::fs::File::open(path).ctx_path("opening", path)?, &mut head)
-        .ctx_path("reading", path)?;
+    let n = std::io::Read::read(
+        &mut std::fs::File::open(path).ctx_path("opening", path)?,
+        &mut head,
+    )
+    .ctx_path("reading", path)?;
     let head = &head[..n];
     let Some(rest) = head.strip_prefix(b"#!") else {
         return Ok(None);
@@ -265,7 +299,9 @@ mod tests {
         let mut r = Resolver::new(LdCache::load(Path::new("/etc/ld.so.cache")).unwrap());
         let paths = r.closure(Path::new("/bin/ls")).unwrap();
         assert_eq!(paths[0], PathBuf::from("/bin/ls"));
-        assert!(paths.iter().any(|p| p.to_string_lossy().contains("ld-linux")));
+        assert!(paths
+            .iter()
+            .any(|p| p.to_string_lossy().contains("ld-linux")));
         assert!(paths.iter().any(|p| p.ends_with("libc.so.6")));
         let unique: HashSet<_> = paths.iter().collect();
         assert_eq!(unique.len(), paths.len());

@@ -21,7 +21,8 @@ impl LdCache {
     /// Loads the cache; a missing file is an empty cache, as for ld.so.
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
-            Ok(data) => Self::parse(&data).ok_or_else(|| Error::malformed(path.display().to_string(), "not an ld.so cache")),
+            Ok(data) => Self::parse(&data)
+                .ok_or_else(|| Error::malformed(path.display().to_string(), "not an ld.so cache")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LdCache::default()),
             Err(e) => Err(Error::io_path("reading", path, e)),
         }
@@ -31,7 +32,9 @@ impl LdCache {
         let start = data.windows(MAGIC_NEW.len()).position(|w| w == MAGIC_NEW)?;
         let cache = &data[start..];
         let u32_at = |off: usize| -> Option<u32> {
-            Some(u32::from_ne_bytes(cache.get(off..off + 4)?.try_into().ok()?))
+            Some(u32::from_ne_bytes(
+                cache.get(off..off + 4)?.try_into().ok()?,
+            ))
         };
         let nlibs = u32_at(20)? as usize;
         let string_at = |off: u32| -> Option<String> {
@@ -50,7 +53,10 @@ impl LdCache {
 
     /// Paths the cache lists for `name`, best first.
     pub fn lookup<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn len(&self) -> usize {

@@ -62,7 +62,8 @@ impl Tree {
             }
             let candidate = cur.join(&next);
             let meta = std::fs::symlink_metadata(&candidate).ctx_path("inspecting", &candidate)?;
-            let rel = relative(&candidate).ok_or_else(|| Error::malformed(candidate.display().to_string(), "bad path"))?;
+            let rel = relative(&candidate)
+                .ok_or_else(|| Error::malformed(candidate.display().to_string(), "bad path"))?;
             if meta.file_type().is_symlink() {
                 hops += 1;
                 if hops > 40 {
@@ -73,7 +74,13 @@ impl Tree {
                     ));
                 }
                 let target = std::fs::read_link(&candidate).ctx_path("reading link", &candidate)?;
-                self.nodes.insert(rel, Node::Symlink { target: target.clone(), meta });
+                self.nodes.insert(
+                    rel,
+                    Node::Symlink {
+                        target: target.clone(),
+                        meta,
+                    },
+                );
                 if target.is_absolute() {
                     cur = PathBuf::from("/");
                 }
@@ -85,10 +92,18 @@ impl Tree {
                     }
                 }
             } else if meta.is_dir() {
-                self.nodes.entry(rel).or_insert(Node::Dir { meta: Some(meta) });
+                self.nodes
+                    .entry(rel)
+                    .or_insert(Node::Dir { meta: Some(meta) });
                 cur = candidate;
             } else if pending.is_empty() {
-                self.nodes.insert(rel, Node::File { source: candidate.clone(), meta });
+                self.nodes.insert(
+                    rel,
+                    Node::File {
+                        source: candidate.clone(),
+                        meta,
+                    },
+                );
                 cur = candidate;
             } else {
                 return Err(Error::io_path(
@@ -104,11 +119,15 @@ impl Tree {
     /// Copies host `src` (file, symlink or whole directory) to `dest` in the
     /// image, like COPY: parents of `dest` are created as needed.
     pub fn add_copy(&mut self, src: &Path, dest: &Path) -> Result<()> {
-        let rel = relative(dest).ok_or_else(|| Error::malformed(format!("--add destination {}", dest.display()), "escapes /"))?;
+        let rel = relative(dest).ok_or_else(|| {
+            Error::malformed(format!("--add destination {}", dest.display()), "escapes /")
+        })?;
         let mut parent = PathBuf::new();
         for c in rel.parent().into_iter().flat_map(|p| p.components()) {
             parent.push(c);
-            self.nodes.entry(parent.clone()).or_insert(Node::Dir { meta: None });
+            self.nodes
+                .entry(parent.clone())
+                .or_insert(Node::Dir { meta: None });
         }
         self.copy_rec(src, rel)
     }
@@ -119,7 +138,8 @@ impl Tree {
             let target = std::fs::read_link(src).ctx_path("reading link", src)?;
             self.nodes.insert(rel, Node::Symlink { target, meta });
         } else if meta.is_dir() {
-            self.nodes.insert(rel.clone(), Node::Dir { meta: Some(meta) });
+            self.nodes
+                .insert(rel.clone(), Node::Dir { meta: Some(meta) });
             let mut children: Vec<_> = std::fs::read_dir(src)
                 .ctx_path("listing", src)?
                 .collect::<std::io::Result<Vec<_>>>()
@@ -129,9 +149,18 @@ impl Tree {
                 self.copy_rec(&child.path(), rel.join(child.file_name()))?;
             }
         } else if meta.is_file() {
-            self.nodes.insert(rel, Node::File { source: src.to_path_buf(), meta });
+            self.nodes.insert(
+                rel,
+                Node::File {
+                    source: src.to_path_buf(),
+                    meta,
+                },
+            );
         } else {
-            return Err(Error::malformed(src.display().to_string(), "only files, directories and symlinks can be added"));
+            return Err(Error::malformed(
+                src.display().to_string(),
+                "only files, directories and symlinks can be added",
+            ));
         }
         Ok(())
     }
@@ -140,7 +169,9 @@ impl Tree {
     pub fn write_tar(&self, out: impl Write) -> Result<()> {
         let mut builder = tar::Builder::new(out);
         builder.mode(tar::HeaderMode::Complete);
-        let werr = |p: &Path, e: std::io::Error| Error::io(format!("writing layer entry {}", p.display()), e);
+        let werr = |p: &Path, e: std::io::Error| {
+            Error::io(format!("writing layer entry {}", p.display()), e)
+        };
         for (path, node) in &self.nodes {
             let mut h = tar::Header::new_gnu();
             let set_meta = |h: &mut tar::Header, m: &Metadata| {
@@ -157,25 +188,33 @@ impl Tree {
                         None => h.set_mode(0o755),
                     }
                     h.set_size(0);
-                    builder.append_data(&mut h, path, std::io::empty()).map_err(|e| werr(path, e))?;
+                    builder
+                        .append_data(&mut h, path, std::io::empty())
+                        .map_err(|e| werr(path, e))?;
                 }
                 Node::Symlink { target, meta } => {
                     h.set_entry_type(tar::EntryType::Symlink);
                     set_meta(&mut h, meta);
                     h.set_mode(0o777);
                     h.set_size(0);
-                    builder.append_link(&mut h, path, target).map_err(|e| werr(path, e))?;
+                    builder
+                        .append_link(&mut h, path, target)
+                        .map_err(|e| werr(path, e))?;
                 }
                 Node::File { source, meta } => {
                     h.set_entry_type(tar::EntryType::Regular);
                     set_meta(&mut h, meta);
                     let f = std::fs::File::open(source).ctx_path("opening", source)?;
                     h.set_size(f.metadata().ctx_path("inspecting", source)?.len());
-                    builder.append_data(&mut h, path, f).map_err(|e| werr(path, e))?;
+                    builder
+                        .append_data(&mut h, path, f)
+                        .map_err(|e| werr(path, e))?;
                 }
             }
         }
-        builder.finish().map_err(|e| Error::io("finishing layer tar", e))
+        builder
+            .finish()
+            .map_err(|e| Error::io("finishing layer tar", e))
     }
 }
 
@@ -224,9 +263,21 @@ mod tests {
         let real = tree.add_host_path(&base.join("lib/libx.so.1")).unwrap();
         assert_eq!(real, base.join("usr/lib/libx.so.1.2"));
         let rel = |p: &str| relative(&base.join(p)).unwrap();
-        assert!(matches!(tree.nodes.get(&rel("lib")), Some(Node::Symlink { .. })));
-        assert!(matches!(tree.nodes.get(&rel("usr/lib/libx.so.1")), Some(Node::Symlink { .. })));
-        assert!(matches!(tree.nodes.get(&rel("usr/lib/libx.so.1.2")), Some(Node::File { .. })));
-        assert!(matches!(tree.nodes.get(&rel("usr/lib")), Some(Node::Dir { .. })));
+        assert!(matches!(
+            tree.nodes.get(&rel("lib")),
+            Some(Node::Symlink { .. })
+        ));
+        assert!(matches!(
+            tree.nodes.get(&rel("usr/lib/libx.so.1")),
+            Some(Node::Symlink { .. })
+        ));
+        assert!(matches!(
+            tree.nodes.get(&rel("usr/lib/libx.so.1.2")),
+            Some(Node::File { .. })
+        ));
+        assert!(matches!(
+            tree.nodes.get(&rel("usr/lib")),
+            Some(Node::Dir { .. })
+        ));
     }
 }

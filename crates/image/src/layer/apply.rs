@@ -11,7 +11,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{AtFlags, OFlag};
-use nix::sys::stat::{fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags};
+use nix::sys::stat::{
+    fchmodat, mkdirat, mknodat, utimensat, FchmodatFlags, Mode, SFlag, UtimensatFlags,
+};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, Gid, Uid};
 use tar::EntryType;
@@ -45,7 +47,9 @@ pub fn apply_layer(reader: impl Read, dest: &Path, opts: &ApplyOptions) -> Resul
     let mut dir_times: Vec<(Vec<OsString>, u64)> = Vec::new();
     {
         let mut archive = tar::Archive::new(&mut hashing);
-        let entries = archive.entries().map_err(|e| layer_err(opts, "", e.to_string()))?;
+        let entries = archive
+            .entries()
+            .map_err(|e| layer_err(opts, "", e.to_string()))?;
         for entry in entries {
             let entry = entry.map_err(|e| layer_err(opts, "", format!("reading tar: {e}")))?;
             apply_entry(&root, entry, opts, &mut dir_times)?;
@@ -59,7 +63,8 @@ pub fn apply_layer(reader: impl Read, dest: &Path, opts: &ApplyOptions) -> Resul
         }
     }
     // Hash the end-of-archive padding too, as the diff ID covers the whole stream.
-    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| layer_err(opts, "", format!("reading tar: {e}")))?;
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .map_err(|e| layer_err(opts, "", format!("reading tar: {e}")))?;
     let (digest, _) = hashing.finish();
     if let Some(want) = opts.diff_id {
         if &digest != want {
@@ -91,7 +96,8 @@ fn apply_entry<R: Read>(
     let shown = String::from_utf8_lossy(&raw_path).into_owned();
     let err = |reason: String| layer_err(opts, &shown, reason);
     let io_err = |action: &str, e: std::io::Error| err(format!("{action}: {e}"));
-    let comps = clean_components(&raw_path).ok_or_else(|| err("path escapes the root with '..'".into()))?;
+    let comps =
+        clean_components(&raw_path).ok_or_else(|| err("path escapes the root with '..'".into()))?;
     let xattrs = read_xattrs(&mut entry);
     let header = entry.header();
     let kind = header.entry_type();
@@ -105,8 +111,11 @@ fn apply_entry<R: Read>(
     let Some((name, parent)) = comps.split_last() else {
         // The root directory itself ("./"): keep its metadata.
         if kind == EntryType::Directory {
-            let fd = root.open_in(&[], OFlag::O_PATH | OFlag::O_DIRECTORY).map_err(|e| io_err("opening root", e.into()))?;
-            set_meta(&fd, OsStr::new("."), &meta, false).map_err(|e| io_err("setting metadata", e))?;
+            let fd = root
+                .open_in(&[], OFlag::O_PATH | OFlag::O_DIRECTORY)
+                .map_err(|e| io_err("opening root", e.into()))?;
+            set_meta(&fd, OsStr::new("."), &meta, false)
+                .map_err(|e| io_err("setting metadata", e))?;
             dir_times.push((Vec::new(), meta.mtime));
         }
         return Ok(());
@@ -131,18 +140,25 @@ fn apply_entry<R: Read>(
         return Ok(());
     }
     let pfd = root.dir(parent)?;
-    let existing = kind_at(&pfd, name).map_err(|e| io_err("inspecting existing entry", e.into()))?;
+    let existing =
+        kind_at(&pfd, name).map_err(|e| io_err("inspecting existing entry", e.into()))?;
     let is_dir = kind == EntryType::Directory;
     match existing {
         Some(SFlag::S_IFDIR) if is_dir => {}
-        Some(_) => remove_all_at(&pfd, name).map_err(|e| io_err("replacing existing entry", e.into()))?,
+        Some(_) => {
+            remove_all_at(&pfd, name).map_err(|e| io_err("replacing existing entry", e.into()))?
+        }
         None => {}
     }
     match kind {
         EntryType::Directory => {
             if existing != Some(SFlag::S_IFDIR) {
-                mkdirat(pfd.as_fd(), name.as_os_str(), Mode::from_bits_truncate(0o700))
-                    .map_err(|e| io_err("creating directory", e.into()))?;
+                mkdirat(
+                    pfd.as_fd(),
+                    name.as_os_str(),
+                    Mode::from_bits_truncate(0o700),
+                )
+                .map_err(|e| io_err("creating directory", e.into()))?;
             }
             dir_times.push((comps.clone(), meta.mtime));
         }
@@ -150,7 +166,11 @@ fn apply_entry<R: Read>(
             let fd = nix::fcntl::openat(
                 pfd.as_fd(),
                 name.as_os_str(),
-                OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
                 Mode::from_bits_truncate(0o600),
             )
             .map_err(|e| io_err("creating file", e.into()))?;
@@ -162,23 +182,42 @@ fn apply_entry<R: Read>(
             let target = entry
                 .link_name_bytes()
                 .ok_or_else(|| err("symlink without a target".into()))?;
-            symlinkat(OsStr::from_bytes_ext(&target), pfd.as_fd(), name.as_os_str())
-                .map_err(|e| io_err("creating symlink", e.into()))?;
+            symlinkat(
+                OsStr::from_bytes_ext(&target),
+                pfd.as_fd(),
+                name.as_os_str(),
+            )
+            .map_err(|e| io_err("creating symlink", e.into()))?;
         }
         EntryType::Link => {
             let target = entry
                 .link_name_bytes()
                 .ok_or_else(|| err("hard link without a target".into()))?;
-            let tcomps = clean_components(&target)
-                .ok_or_else(|| err(format!("hard link target {:?} escapes the root", String::from_utf8_lossy(&target))))?;
+            let tcomps = clean_components(&target).ok_or_else(|| {
+                err(format!(
+                    "hard link target {:?} escapes the root",
+                    String::from_utf8_lossy(&target)
+                ))
+            })?;
             let (tname, tparent) = tcomps
                 .split_last()
                 .ok_or_else(|| err("hard link to the root".into()))?;
             let tfd = root
                 .open_in(tparent, OFlag::O_PATH | OFlag::O_DIRECTORY)
                 .map_err(|e| io_err("resolving hard link target", e.into()))?;
-            linkat(tfd.as_fd(), tname.as_os_str(), pfd.as_fd(), name.as_os_str(), AtFlags::empty())
-                .map_err(|e| io_err(&format!("hard-linking to {:?}", String::from_utf8_lossy(&target)), e.into()))?;
+            linkat(
+                tfd.as_fd(),
+                tname.as_os_str(),
+                pfd.as_fd(),
+                name.as_os_str(),
+                AtFlags::empty(),
+            )
+            .map_err(|e| {
+                io_err(
+                    &format!("hard-linking to {:?}", String::from_utf8_lossy(&target)),
+                    e.into(),
+                )
+            })?;
             // A hard link shares the target's inode and metadata.
             return Ok(());
         }
@@ -191,19 +230,28 @@ fn apply_entry<R: Read>(
             let major = entry.header().device_major().ok().flatten().unwrap_or(0);
             let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
             let dev = libc::makedev(major, minor);
-            mknodat(pfd.as_fd(), name.as_os_str(), sflag, Mode::from_bits_truncate(0o600), dev)
-                .map_err(|e| io_err("creating device node", e.into()))?;
+            mknodat(
+                pfd.as_fd(),
+                name.as_os_str(),
+                sflag,
+                Mode::from_bits_truncate(0o600),
+                dev,
+            )
+            .map_err(|e| io_err("creating device node", e.into()))?;
         }
         // Metadata-only records (pax, GNU long names) are consumed by the tar
         // reader; anything else has no file-system meaning here.
         other => return Err(err(format!("unsupported tar entry type {other:?}"))),
     }
-    set_meta(&pfd, name, &meta, kind == EntryType::Symlink).map_err(|e| io_err("setting metadata", e))
+    set_meta(&pfd, name, &meta, kind == EntryType::Symlink)
+        .map_err(|e| io_err("setting metadata", e))
 }
 
 /// Owner, mode (after the owner, which would clear set-id bits), xattrs and mtime.
 fn set_meta(dir: &OwnedFd, name: &OsStr, meta: &Meta, symlink: bool) -> std::io::Result<()> {
-    let to_id = |v: u64| u32::try_from(v).map_err(|_| std::io::Error::other(format!("id {v} out of range")));
+    let to_id = |v: u64| {
+        u32::try_from(v).map_err(|_| std::io::Error::other(format!("id {v} out of range")))
+    };
     fchownat(
         dir.as_fd(),
         name,
@@ -213,7 +261,12 @@ fn set_meta(dir: &OwnedFd, name: &OsStr, meta: &Meta, symlink: bool) -> std::io:
     )?;
     if !symlink {
         // Not a symlink (we just created it), so following is moot.
-        fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(meta.mode), FchmodatFlags::FollowSymlink)?;
+        fchmodat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(meta.mode),
+            FchmodatFlags::FollowSymlink,
+        )?;
     }
     for (key, value) in &meta.xattrs {
         set_xattr_at(dir, name, key, value)?;

@@ -14,7 +14,10 @@ use crate::spec::{sniff_compression, Compression};
 
 /// Wraps `reader` in the decompressor for `compression`. `None` sniffs the
 /// magic bytes (for archives that do not say).
-pub fn decompress<'a>(reader: impl Read + Send + 'a, compression: Option<Compression>) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+pub fn decompress<'a>(
+    reader: impl Read + Send + 'a,
+    compression: Option<Compression>,
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
     let mut reader = BufReader::with_capacity(256 << 10, reader);
     let compression = match compression {
         Some(c) => c,

@@ -83,12 +83,18 @@ impl Root {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(self.err("opening directory", components, e)),
         }
-        let mut fd = self.open_in(&[], flags).map_err(|e| self.err("opening", &[], e))?;
+        let mut fd = self
+            .open_in(&[], flags)
+            .map_err(|e| self.err("opening", &[], e))?;
         for i in 0..components.len() {
             match self.open_in(&components[..=i], flags) {
                 Ok(next) => fd = next,
                 Err(Errno::ENOENT) => {
-                    match mkdirat(fd.as_fd(), components[i].as_os_str(), Mode::from_bits_truncate(0o755)) {
+                    match mkdirat(
+                        fd.as_fd(),
+                        components[i].as_os_str(),
+                        Mode::from_bits_truncate(0o755),
+                    ) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(self.err("creating directory", &components[..=i], e)),
                     }
@@ -104,7 +110,11 @@ impl Root {
 
     pub fn err(&self, action: &str, components: &[OsString], e: Errno) -> Error {
         Error::io(
-            format!("{action} {} in {}", Self::join(components).display(), self.path.display()),
+            format!(
+                "{action} {} in {}",
+                Self::join(components).display(),
+                self.path.display()
+            ),
             e.into(),
         )
     }
@@ -154,8 +164,10 @@ pub fn remove_all_at(dir: &impl AsFd, name: &OsStr) -> nix::Result<()> {
 pub fn set_xattr_at(dir: &impl AsFd, name: &OsStr, key: &str, value: &[u8]) -> std::io::Result<()> {
     let mut path = format!("/proc/self/fd/{}/", dir.as_fd().as_raw_fd()).into_bytes();
     path.extend_from_slice(name.as_bytes());
-    let path = CString::new(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let key = CString::new(key).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let path =
+        CString::new(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let key =
+        CString::new(key).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // SAFETY: both strings are valid NUL-terminated C strings and the value
     // pointer/length describe a live slice for the duration of the call.
     let rc = unsafe {
@@ -180,7 +192,13 @@ mod tests {
 
     #[test]
     fn cleans_and_rejects() {
-        let c = |s: &str| clean_components(s.as_bytes()).map(|v| v.iter().map(|x| x.to_string_lossy().into_owned()).collect::<Vec<_>>());
+        let c = |s: &str| {
+            clean_components(s.as_bytes()).map(|v| {
+                v.iter()
+                    .map(|x| x.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
         assert_eq!(c("./a/b/").unwrap(), ["a", "b"]);
         assert_eq!(c("/a//./b").unwrap(), ["a", "b"]);
         assert_eq!(c("a/../b").unwrap(), ["b"]);

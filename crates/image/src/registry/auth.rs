@@ -27,7 +27,10 @@ impl Credentials {
     }
 
     pub fn basic_header(&self) -> String {
-        format!("Basic {}", base64_encode(format!("{}:{}", self.username, self.password).as_bytes()))
+        format!(
+            "Basic {}",
+            base64_encode(format!("{}:{}", self.username, self.password).as_bytes())
+        )
     }
 
     /// Looks `registry` up in the usual auth files (`$REGISTRY_AUTH_FILE`,
@@ -46,13 +49,25 @@ impl Credentials {
             files.push(h.join(".docker/config.json"));
         }
         let keys: Vec<String> = if registry == "docker.io" {
-            vec!["docker.io".into(), "https://index.docker.io/v1/".into(), "index.docker.io".into()]
+            vec![
+                "docker.io".into(),
+                "https://index.docker.io/v1/".into(),
+                "index.docker.io".into(),
+            ]
         } else {
-            vec![registry.to_string(), format!("https://{registry}"), format!("http://{registry}")]
+            vec![
+                registry.to_string(),
+                format!("https://{registry}"),
+                format!("http://{registry}"),
+            ]
         };
         for f in files {
-            let Ok(data) = std::fs::read(&f) else { continue };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else { continue };
+            let Ok(data) = std::fs::read(&f) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
+                continue;
+            };
             for k in &keys {
                 if let Some(auth) = v["auths"][k]["auth"].as_str() {
                     let decoded = base64_decode(auth)?;
@@ -107,7 +122,10 @@ impl Challenge {
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -116,7 +134,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -180,7 +202,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
-        assert_eq!(c.param("scope"), Some("repository:library/busybox:pull,push"));
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:library/busybox:pull,push")
+        );
         let b = Challenge::parse(r#"Basic realm="Registry Realm""#).unwrap();
         assert_eq!(b.scheme, "basic");
     }

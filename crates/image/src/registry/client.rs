@@ -35,8 +35,12 @@ impl RegistryConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io_path("reading registries config", path, e)),
         };
-        let v: serde_json::Value = serde_json::from_slice(&data)
-            .map_err(|e| Error::malformed(format!("registries config {}", path.display()), e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&data).map_err(|e| {
+            Error::malformed(
+                format!("registries config {}", path.display()),
+                e.to_string(),
+            )
+        })?;
         for r in v["insecure"].as_array().into_iter().flatten() {
             if let Some(s) = r.as_str() {
                 self.insecure.push(s.to_string());
@@ -48,7 +52,10 @@ impl RegistryConfig {
     /// Plain HTTP is allowed for configured registries and, as Docker does,
     /// for loopback ones. HTTPS is still tried first.
     pub fn allows_http(&self, registry: &str) -> bool {
-        let host = registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(registry);
+        let host = registry
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(registry);
         self.insecure_all
             || self.insecure.iter().any(|r| r == registry)
             || host == "localhost"
@@ -113,7 +120,10 @@ impl Client {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let known = *self.scheme.lock().map_err(|_| self.err("lock poisoned".into()))?;
+            let known = *self
+                .scheme
+                .lock()
+                .map_err(|_| self.err("lock poisoned".into()))?;
             let scheme = known.unwrap_or("https");
             let url = format!("{scheme}://{}/v2/{}/{path}", self.host, self.repository);
             let mut req = self.agent.get(&url);
@@ -135,19 +145,28 @@ impl Client {
                     let challenge = resp.header("WWW-Authenticate").and_then(Challenge::parse);
                     self.authenticate(challenge, sent_auth.as_deref())?;
                 }
-                Err(ureq::Error::Status(401, _)) => return Err(self.auth_err("the registry keeps refusing the credentials")),
+                Err(ureq::Error::Status(401, _)) => {
+                    return Err(self.auth_err("the registry keeps refusing the credentials"))
+                }
                 Err(ureq::Error::Status(403, _)) => {
                     return Err(self.auth_err(&format!("access to {what} denied (HTTP 403)")))
                 }
                 Err(ureq::Error::Status(404, resp)) => {
                     return Err(Error::NotFound {
                         what: what.to_string(),
-                        detail: Some(registry_message(resp).unwrap_or_else(|| format!("HTTP 404 from {}", self.registry))),
+                        detail: Some(
+                            registry_message(resp)
+                                .unwrap_or_else(|| format!("HTTP 404 from {}", self.registry)),
+                        ),
                     })
                 }
                 Err(ureq::Error::Status(code, resp)) => {
                     let msg = registry_message(resp).unwrap_or_default();
-                    return Err(self.err(format!("HTTP {code} for {what} {msg}").trim_end().to_string()));
+                    return Err(self.err(
+                        format!("HTTP {code} for {what} {msg}")
+                            .trim_end()
+                            .to_string(),
+                    ));
                 }
                 Err(ureq::Error::Transport(t)) => {
                     if known.is_none() && scheme == "https" && self.allows_http {
@@ -164,26 +183,33 @@ impl Client {
 
     /// Answers a 401 challenge by setting the Authorization header to use.
     fn authenticate(&self, challenge: Option<Challenge>, sent: Option<&str>) -> Result<()> {
-        let challenge = challenge.ok_or_else(|| self.auth_err("HTTP 401 without a usable WWW-Authenticate challenge"))?;
+        let challenge = challenge
+            .ok_or_else(|| self.auth_err("HTTP 401 without a usable WWW-Authenticate challenge"))?;
         let header = match challenge.scheme.as_str() {
             "basic" => {
-                let creds = self
-                    .credentials
-                    .as_ref()
-                    .ok_or_else(|| self.auth_err("credentials required (pass --creds USER:PASSWORD or log in)"))?;
+                let creds = self.credentials.as_ref().ok_or_else(|| {
+                    self.auth_err("credentials required (pass --creds USER:PASSWORD or log in)")
+                })?;
                 let h = creds.basic_header();
                 if sent == Some(h.as_str()) {
-                    return Err(self.auth_err(&format!("wrong user name or password for {}", creds.username)));
+                    return Err(self.auth_err(&format!(
+                        "wrong user name or password for {}",
+                        creds.username
+                    )));
                 }
                 h
             }
             "bearer" => {
                 if sent.is_some_and(|s| s.starts_with("Bearer ")) {
-                    return Err(self.auth_err("the token was refused (wrong credentials or no access to the repository)"));
+                    return Err(self.auth_err(
+                        "the token was refused (wrong credentials or no access to the repository)",
+                    ));
                 }
                 format!("Bearer {}", self.fetch_token(&challenge)?)
             }
-            other => return Err(self.auth_err(&format!("unsupported authentication scheme {other:?}"))),
+            other => {
+                return Err(self.auth_err(&format!("unsupported authentication scheme {other:?}")))
+            }
         };
         if let Ok(mut h) = self.auth_header.lock() {
             *h = Some(header);
@@ -209,7 +235,9 @@ impl Client {
         }
         let resp = match req.call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(401 | 403, _)) => return Err(self.auth_err("the token service refused the credentials")),
+            Err(ureq::Error::Status(401 | 403, _)) => {
+                return Err(self.auth_err("the token service refused the credentials"))
+            }
             Err(e) => return Err(self.auth_err(&format!("token request to {realm} failed: {e}"))),
         };
         let body: serde_json::Value = serde_json::from_reader(resp.into_reader().take(1 << 20))
@@ -233,21 +261,29 @@ impl Client {
             .read_to_end(&mut data)
             .map_err(|e| self.err(format!("reading {what}: {e}")))?;
         if data.len() as u64 > MAX_JSON_SIZE {
-            return Err(Error::malformed(what, format!("larger than {MAX_JSON_SIZE} bytes")));
+            return Err(Error::malformed(
+                what,
+                format!("larger than {MAX_JSON_SIZE} bytes"),
+            ));
         }
         Ok((data, content_type))
     }
 
     /// Streams a blob. The caller verifies digest and size.
     pub fn get_blob(&self, digest: &Digest, what: &str) -> Result<Box<dyn Read + Send + Sync>> {
-        Ok(self.get(&format!("blobs/{digest}"), None, what)?.into_reader())
+        Ok(self
+            .get(&format!("blobs/{digest}"), None, what)?
+            .into_reader())
     }
 }
 
 /// The first message of a registry's JSON error body, if any.
 fn registry_message(resp: ureq::Response) -> Option<String> {
     let mut body = String::new();
-    resp.into_reader().take(64 << 10).read_to_string(&mut body).ok()?;
+    resp.into_reader()
+        .take(64 << 10)
+        .read_to_string(&mut body)
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(&body).ok()?;
     let e = v["errors"].get(0)?;
     Some(format!(

@@ -71,9 +71,12 @@ impl Store {
             }
         }
         let (bufw, digest, size) = writer.finish();
-        let file = bufw
-            .into_inner()
-            .map_err(|e| Error::io(format!("writing {what} to {}", tmp.path().display()), e.into_error()))?;
+        let file = bufw.into_inner().map_err(|e| {
+            Error::io(
+                format!("writing {what} to {}", tmp.path().display()),
+                e.into_error(),
+            )
+        })?;
         drop(file);
         if let Some((want, want_size)) = expected {
             if size != want_size {
@@ -92,7 +95,8 @@ impl Store {
             }
         }
         let dest = self.blob_path(&digest);
-        std::fs::rename(tmp.path(), &dest).ctx(|| format!("storing {what} as {}", dest.display()))?;
+        std::fs::rename(tmp.path(), &dest)
+            .ctx(|| format!("storing {what} as {}", dest.display()))?;
         tmp.disarm();
         Ok((digest, size))
     }
@@ -101,7 +105,12 @@ impl Store {
     pub fn ingest_bytes(&self, data: &[u8], what: &str) -> Result<Digest> {
         let digest = Digest::of_bytes(data);
         if !self.has_blob(&digest) {
-            self.ingest(&mut &data[..], Some((&digest, data.len() as u64)), what, &mut |_| {})?;
+            self.ingest(
+                &mut &data[..],
+                Some((&digest, data.len() as u64)),
+                what,
+                &mut |_| {},
+            )?;
         }
         Ok(digest)
     }

@@ -60,8 +60,12 @@ impl Store {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir).ctx_path("listing", &dir)? {
             let path = entry.ctx_path("listing", &dir)?.path();
-            let Ok(data) = std::fs::read(&path) else { continue };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else { continue };
+            let Ok(data) = std::fs::read(&path) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
+                continue;
+            };
             if let (Some(id), Some(d)) = (v["image"].as_str(), v["dir"].as_str()) {
                 if let Ok(id) = Digest::parse(id) {
                     out.push((id, d.to_string()));
@@ -91,7 +95,8 @@ impl Store {
         for entry in std::fs::read_dir(&blob_dir).ctx_path("listing", &blob_dir)? {
             let entry = entry.ctx_path("listing", &blob_dir)?;
             let name = entry.file_name();
-            let keep = Digest::from_hex(&name.to_string_lossy()).is_some_and(|d| blobs.contains(&d));
+            let keep =
+                Digest::from_hex(&name.to_string_lossy()).is_some_and(|d| blobs.contains(&d));
             if !keep {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 std::fs::remove_file(entry.path()).ctx_path("removing blob", &entry.path())?;
@@ -107,7 +112,8 @@ impl Store {
             let name = entry.file_name();
             let digest = Digest::from_hex(&name.to_string_lossy());
             if !digest.as_ref().is_some_and(|d| snapshots.contains(d)) {
-                std::fs::remove_dir_all(entry.path()).ctx_path("removing snapshot", &entry.path())?;
+                std::fs::remove_dir_all(entry.path())
+                    .ctx_path("removing snapshot", &entry.path())?;
                 report.snapshots.extend(digest);
             }
         }
@@ -115,7 +121,10 @@ impl Store {
         let tmp = self.root.join("tmp");
         for entry in std::fs::read_dir(&tmp).ctx_path("listing", &tmp)? {
             let path = entry.ctx_path("listing", &tmp)?.path();
-            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("images")) {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("images"))
+            {
                 continue;
             }
             let _ = if path.is_dir() {

@@ -72,13 +72,17 @@ impl Store {
     fn write_index(&self, index: &ImageIndex) -> Result<()> {
         let path = self.images_file();
         let tmp = self.temp_path("images");
-        let data = serde_json::to_vec_pretty(index).map_err(|e| Error::malformed("image index", e.to_string()))?;
+        let data = serde_json::to_vec_pretty(index)
+            .map_err(|e| Error::malformed("image index", e.to_string()))?;
         std::fs::write(&tmp, data).ctx_path("writing", &tmp)?;
         std::fs::rename(&tmp, &path).ctx_path("replacing", &path)
     }
 
     /// Runs `f` on the image records under the index lock and saves the result.
-    pub(crate) fn update_images<T>(&self, f: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T>) -> Result<T> {
+    pub(crate) fn update_images<T>(
+        &self,
+        f: impl FnOnce(&mut Vec<ImageRecord>) -> Result<T>,
+    ) -> Result<T> {
         let _lock = Lock::exclusive(&self.root.join("images.lock"))?;
         let mut index = self.read_index()?;
         let out = f(&mut index.images)?;
@@ -147,10 +151,19 @@ impl Store {
 }
 
 pub(crate) fn find_in<'a>(images: &'a [ImageRecord], name: &str) -> Result<&'a ImageRecord> {
-    let not_found = || Error::ImageNotFound { name: name.to_string() };
+    let not_found = || Error::ImageNotFound {
+        name: name.to_string(),
+    };
     let id_like = name.strip_prefix("sha256:").unwrap_or(name);
-    if id_like.len() >= 4 && id_like.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        let matches: Vec<_> = images.iter().filter(|i| i.id.hex().starts_with(id_like)).collect();
+    if id_like.len() >= 4
+        && id_like
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        let matches: Vec<_> = images
+            .iter()
+            .filter(|i| i.id.hex().starts_with(id_like))
+            .collect();
         match matches.len() {
             1 => return Ok(matches[0]),
             n if n > 1 => {
@@ -171,5 +184,8 @@ pub(crate) fn find_in<'a>(images: &'a [ImageRecord], name: &str) -> Result<&'a I
             .ok_or_else(not_found);
     }
     let full = reference.tagged_name().ok_or_else(not_found)?;
-    images.iter().find(|i| i.names.contains(&full)).ok_or_else(not_found)
+    images
+        .iter()
+        .find(|i| i.names.contains(&full))
+        .ok_or_else(not_found)
 }
