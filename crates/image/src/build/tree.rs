@@ -174,6 +174,9 @@ impl Tree {
         };
         for (path, node) in &self.nodes {
             let mut h = tar::Header::new_gnu();
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
             let set_meta = |h: &mut tar::Header, m: &Metadata| {
                 h.set_mode(m.mode() & 0o7777);
                 h.set_uid(m.uid().into());
