@@ -12,13 +12,28 @@ use image_support::*;
 fn build_from_host_bundle_run_and_remove() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("store");
-    let id = ok(&onggi(&root, &["build", "--from-host", "tools", "/bin/ls", "/bin/ps", "--add", "/etc/hostname:/etc/hostname"]));
+    let id = ok(&onggi(
+        &root,
+        &[
+            "build",
+            "--from-host",
+            "tools",
+            "/bin/ls",
+            "/bin/ps",
+            "--add",
+            "/etc/hostname:/etc/hostname",
+        ],
+    ));
     let id = id.trim().to_string();
     assert!(id.starts_with("sha256:"), "{id}");
 
     let table = ok(&onggi(&root, &["images"]));
-    assert!(table.contains("docker.io/library/tools") && table.contains("latest"), "{table}");
-    let inspect: serde_json::Value = serde_json::from_str(&ok(&onggi(&root, &["image", "inspect", "tools"]))).expect("json");
+    assert!(
+        table.contains("docker.io/library/tools") && table.contains("latest"),
+        "{table}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&onggi(&root, &["image", "inspect", "tools"]))).expect("json");
     assert_eq!(inspect[0]["Id"], id.as_str());
     assert_eq!(inspect[0]["Config"]["config"]["Cmd"][0], "/bin/ls");
 
@@ -38,15 +53,28 @@ fn build_from_host_bundle_run_and_remove() {
     assert!(msg.contains("in use by the bundle"), "{msg}");
 
     let out = Command::new("runc")
-        .args(["run", "-b", b, &format!("onggi-test-{}", std::process::id())])
+        .args([
+            "run",
+            "-b",
+            b,
+            &format!("onggi-test-{}", std::process::id()),
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .expect("runc (apt-get install runc)");
-    assert!(out.status.success(), "runc: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "runc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut names: Vec<&str> = listing.split_whitespace().collect();
     names.sort();
-    assert_eq!(names, ["bin", "dev", "etc", "lib", "lib64", "proc", "sys", "usr"], "ls / in the container");
+    assert_eq!(
+        names,
+        ["bin", "dev", "etc", "lib", "lib64", "proc", "sys", "usr"],
+        "ls / in the container"
+    );
     // The container's writes went to the bundle's upper dir, not the snapshot.
     assert!(bundle.join(".onggi/upper/proc").exists());
     ok(&onggi(&root, &["unbundle", b]));
@@ -56,10 +84,17 @@ fn build_from_host_bundle_run_and_remove() {
     let out = ok(&onggi(&root, &["rmi", "tools"]));
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
     for sub in ["blobs/sha256", "snapshots"] {
-        assert_eq!(std::fs::read_dir(root.join(sub)).expect("dir").count(), 0, "{sub} not collected");
+        assert_eq!(
+            std::fs::read_dir(root.join(sub)).expect("dir").count(),
+            0,
+            "{sub} not collected"
+        );
     }
     let msg = fails(&onggi(&root, &["image", "inspect", "tools"]));
-    assert!(msg.contains("docker.io/library/tools") || msg.contains("tools"), "{msg}");
+    assert!(
+        msg.contains("docker.io/library/tools") || msg.contains("tools"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -77,11 +112,15 @@ fn tags_untag_and_concurrent_builds() {
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| spawn("one"));
         let b = s.spawn(|| spawn("two"));
-        (a.join().expect("thread").expect("run"), b.join().expect("thread").expect("run"))
+        (
+            a.join().expect("thread").expect("run"),
+            b.join().expect("thread").expect("run"),
+        )
     });
     ok(&a);
     ok(&b);
-    let images: serde_json::Value = serde_json::from_str(&ok(&onggi(&root, &["images", "--format", "json"]))).expect("json");
+    let images: serde_json::Value =
+        serde_json::from_str(&ok(&onggi(&root, &["images", "--format", "json"]))).expect("json");
     let names: Vec<String> = images
         .as_array()
         .expect("array")
@@ -89,8 +128,14 @@ fn tags_untag_and_concurrent_builds() {
         .flat_map(|i| i["Names"].as_array().cloned().unwrap_or_default())
         .filter_map(|n| n.as_str().map(str::to_string))
         .collect();
-    assert!(names.contains(&"docker.io/library/one:latest".to_string()), "{names:?}");
-    assert!(names.contains(&"docker.io/library/two:latest".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"docker.io/library/one:latest".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"docker.io/library/two:latest".to_string()),
+        "{names:?}"
+    );
 
     ok(&onggi(&root, &["tag", "one", "localhost/mine:v2"]));
     let out = ok(&onggi(&root, &["rmi", "one"]));
@@ -98,6 +143,9 @@ fn tags_untag_and_concurrent_builds() {
     ok(&onggi(&root, &["image", "inspect", "localhost/mine:v2"]));
     let msg = fails(&onggi(&root, &["rmi", "nosuch"]));
     assert!(msg.contains("nosuch") && msg.contains("not found"), "{msg}");
-    let msg = fails(&onggi(&root, &["build", "--from-host", "bad", "/nonexistent/binary"]));
+    let msg = fails(&onggi(
+        &root,
+        &["build", "--from-host", "bad", "/nonexistent/binary"],
+    ));
     assert!(msg.contains("/nonexistent/binary"), "{msg}");
 }

@@ -300,3 +300,149 @@ impl FromBytesExt for OsStr {
         std::os::unix::ffi::OsStrExt::from_bytes(b)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    /// A tar entry with raw (possibly hostile) names, as tar::Builder refuses them.
+    fn entry(
+        b: &mut tar::Builder<Vec<u8>>,
+        name: &[u8],
+        kind: EntryType,
+        link: &[u8],
+        data: &[u8],
+    ) {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link);
+        h.set_entry_type(kind);
+        h.set_mode(if kind == EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_000_000);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn apply(
+        build: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+    ) -> (tempfile::TempDir, Result<Digest>) {
+        let mut b = tar::Builder::new(Vec::new());
+        build(&mut b);
+        let data = b.into_inner().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("root")).unwrap();
+        let opts = ApplyOptions {
+            layer: "test",
+            diff_id: None,
+        };
+        let r = apply_layer(&data[..], &tmp.path().join("root"), &opts);
+        (tmp, r)
+    }
+
+    #[test]
+    fn rejects_dotdot_and_escaping_hard_links() {
+        let (_t, r) = apply(|b| entry(b, b"../evil", EntryType::Regular, b"", b"x"));
+        assert!(matches!(r, Err(Error::UnsafeEntry { .. })), "{r:?}");
+        let (_t, r) = apply(|b| entry(b, b"h", EntryType::Link, b"../../etc/passwd", b""));
+        assert!(r.unwrap_err().to_string().contains("escapes the root"));
+        // Through a symlink: resolved inside the root, where there is no passwd.
+        let (t, r) = apply(|b| {
+            entry(b, b"s", EntryType::Symlink, b"/etc", b"");
+            entry(b, b"h", EntryType::Link, b"s/passwd", b"");
+        });
+        assert!(r.is_err());
+        assert!(!t.path().join("root/h").exists());
+    }
+
+    #[test]
+    fn writes_through_symlinks_stay_inside() {
+        let (t, r) = apply(|b| {
+            entry(b, b"up", EntryType::Symlink, b"../../../../../..", b"");
+            entry(b, b"abs", EntryType::Symlink, b"/", b"");
+            entry(
+                b,
+                b"up/tmp/onggi-escape-test",
+                EntryType::Regular,
+                b"",
+                b"x",
+            );
+            entry(b, b"abs/inside", EntryType::Regular, b"", b"y");
+        });
+        r.unwrap();
+        let root = t.path().join("root");
+        assert!(root.join("tmp/onggi-escape-test").is_file());
+        assert!(!std::path::Path::new("/tmp/onggi-escape-test").exists());
+        assert_eq!(std::fs::read(root.join("inside")).unwrap(), b"y");
+        assert_eq!(
+            std::fs::read_link(root.join("abs")).unwrap(),
+            std::path::Path::new("/")
+        );
+    }
+
+    #[test]
+    fn whiteouts_become_overlay_whiteouts() {
+        let (t, r) = apply(|b| {
+            entry(b, b"d/", EntryType::Directory, b"", b"");
+            entry(b, b"d/.wh..wh..opq", EntryType::Regular, b"", b"");
+            entry(b, b"d/.wh.gone", EntryType::Regular, b"", b"");
+            entry(b, b"d/kept", EntryType::Regular, b"", b"k");
+            entry(b, b"d/hard", EntryType::Link, b"d/kept", b"");
+        });
+        r.unwrap();
+        let d = t.path().join("root/d");
+        let wh = std::fs::symlink_metadata(d.join("gone")).unwrap();
+        assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+        let mut buf = [0u8; 8];
+        let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
+        let key = std::ffi::CString::new(OVERLAY_OPAQUE_XATTR_FOR_TEST).unwrap();
+        // SAFETY: valid C strings and a live buffer of the given length.
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                key.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        assert_eq!(n, 1);
+        assert_eq!(buf[0], b'y');
+        assert!(!d.join(".wh.gone").exists());
+        assert_eq!(
+            std::fs::metadata(d.join("hard")).unwrap().ino(),
+            std::fs::metadata(d.join("kept")).unwrap().ino()
+        );
+        assert_eq!(std::fs::metadata(&d).unwrap().mtime(), 1_000_000);
+    }
+
+    const OVERLAY_OPAQUE_XATTR_FOR_TEST: &str = super::super::whiteout::OVERLAY_OPAQUE_XATTR;
+
+    #[test]
+    fn checks_the_diff_id() {
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, b"f", EntryType::Regular, b"", b"data");
+        let data = b.into_inner().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let wrong = Digest::of_bytes(b"other");
+        let opts = ApplyOptions {
+            layer: "l",
+            diff_id: Some(&wrong),
+        };
+        let err = apply_layer(&data[..], tmp.path(), &opts).unwrap_err();
+        assert!(err.to_string().contains("digest mismatch"), "{err}");
+        let right = Digest::of_bytes(&data);
+        let tmp2 = tempfile::tempdir().unwrap();
+        let opts = ApplyOptions {
+            layer: "l",
+            diff_id: Some(&right),
+        };
+        assert_eq!(apply_layer(&data[..], tmp2.path(), &opts).unwrap(), right);
+    }
+}
