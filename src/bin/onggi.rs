@@ -56,6 +56,26 @@ enum Command {
         #[arg(long, short)]
         force: bool,
     },
+    /// Load images from an OCI layout (directory or tar) or a docker-archive tar.
+    Load {
+        /// The archive or layout directory.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Name for the image when the archive has one image.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Save images to an archive.
+    Save {
+        /// Where to write.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// docker-archive, oci-archive or oci-dir.
+        #[arg(long, default_value = "docker-archive")]
+        format: String,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
     /// Give an image another name.
     Tag { source: String, target: String },
     /// Write an OCI bundle for an image (rootfs mounted from its snapshots).
@@ -169,6 +189,19 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Image {
             command: ImageCommand::Rm { names, force },
         } => rmi(&engine, &names, force)?,
+        Command::Load { input, name } => {
+            for image in engine.load(&input, name.as_deref())? {
+                match image.names.first() {
+                    Some(n) => println!("Loaded image: {n}"),
+                    None => println!("Loaded image ID: {}", image.id),
+                }
+            }
+        }
+        Command::Save {
+            output,
+            format,
+            images,
+        } => engine.save(&images, &output, &format)?,
         Command::Tag { source, target } => engine.tag(&source, &target)?,
         Command::Bundle {
             image,

@@ -16,6 +16,7 @@ pub use error::{EngineError, Result};
 pub use format::{human_size, images_table, ImageSummary};
 pub use progress::Bars;
 
+use onggi_image::archive::ArchiveFormat;
 use onggi_image::build::{build_from_host, BuildOptions};
 use onggi_image::pull::{pull, PullOptions};
 use onggi_image::registry::{Credentials, RegistryConfig};
@@ -174,6 +175,37 @@ impl Engine {
     /// `onggi bundle IMAGE DIR [CMD...]`.
     pub fn bundle(&self, image: &str, dir: &Path, command: &[String]) -> Result<BundleInfo> {
         create_bundle(&self.store, image, dir, command)
+    }
+
+    /// `onggi load -i PATH [--name NAME]`.
+    pub fn load(&self, path: &Path, name: Option<&str>) -> Result<Vec<ImageRecord>> {
+        Ok(onggi_image::archive::load(
+            &self.store,
+            path,
+            name,
+            self.progress.as_ref(),
+        )?)
+    }
+
+    /// `onggi save -o PATH [--format F] IMAGE...`.
+    pub fn save(&self, names: &[String], path: &Path, format: &str) -> Result<()> {
+        let format: ArchiveFormat = format.parse()?;
+        let mut images = Vec::new();
+        for n in names {
+            let image = self.store.find_image(n)?;
+            // Keep the name the user gave when it names the image (not an ID).
+            let name = Reference::parse(n)
+                .ok()
+                .and_then(|r| r.tagged_name())
+                .filter(|t| image.names.contains(t));
+            images.push((image, name));
+        }
+        Ok(onggi_image::archive::save(
+            &self.store,
+            &images,
+            path,
+            format,
+        )?)
     }
 
     /// `onggi unbundle DIR`.
