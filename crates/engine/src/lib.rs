@@ -86,7 +86,7 @@ impl Engine {
     /// `onggi images`.
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
         let mut images = self.store.list_images()?;
-        images.sort_by(|a, b| b.added.cmp(&a.added));
+        images.sort_by_key(|i| std::cmp::Reverse(i.added));
         Ok(images.iter().map(ImageSummary::from).collect())
     }
 

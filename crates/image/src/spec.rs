@@ -238,7 +238,7 @@ pub struct RootFs {
 /// What a manifest-endpoint document turned out to be.
 pub enum ManifestDoc {
     Index(Index),
-    Manifest(Manifest),
+    Manifest(Box<Manifest>),
 }
 
 /// Parses a manifest or index, from its declared media type (the HTTP
@@ -274,7 +274,7 @@ pub fn parse_manifest_doc(
             media_type,
         )),
         OCI_MANIFEST | DOCKER_MANIFEST => Ok((
-            ManifestDoc::Manifest(serde_json::from_value(value).map_err(malformed)?),
+            ManifestDoc::Manifest(Box::new(serde_json::from_value(value).map_err(malformed)?)),
             media_type,
         )),
         other => Err(Error::UnsupportedMediaType {

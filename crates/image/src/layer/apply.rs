@@ -8,6 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::fcntl::{AtFlags, OFlag};
@@ -120,9 +121,8 @@ fn apply_entry<R: Read>(
         }
         return Ok(());
     };
-    let name_str = name.to_string_lossy();
-    if name_str.starts_with(WHITEOUT_PREFIX) {
-        if name_str == OPAQUE_MARKER {
+    if let Some(rest) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if name.as_bytes() == OPAQUE_MARKER.as_bytes() {
             let (dname, dparent) = parent
                 .split_last()
                 .ok_or_else(|| err("opaque marker at the root".into()))?;
@@ -130,12 +130,12 @@ fn apply_entry<R: Read>(
             let pfd = root.dir(dparent)?;
             make_opaque(&pfd, dname).map_err(|e| io_err("marking directory opaque", e))?;
         } else {
-            let target = OsString::from(&name_str[WHITEOUT_PREFIX.len()..]);
-            if target.is_empty() || target == "." || target == ".." {
+            if rest.is_empty() || rest == b"." || rest == b".." {
                 return Err(err("whiteout without a name".into()));
             }
             let pfd = root.dir(parent)?;
-            make_whiteout(&pfd, &target).map_err(|e| io_err("creating whiteout", e))?;
+            make_whiteout(&pfd, OsStr::from_bytes_ext(rest))
+                .map_err(|e| io_err("creating whiteout", e))?;
         }
         return Ok(());
     }
