@@ -80,6 +80,34 @@ fn build_from_host_bundle_run_and_remove() {
     ok(&onggi(&root, &["unbundle", b]));
     assert!(!bundle.exists());
 
+    // `onggi run` bundles, runs and cleans up (runc stands in for onggi-runtime).
+    let out = onggi(
+        &root,
+        &["run", "--runtime", "runc", "tools", "/bin/ls", "/usr"],
+    );
+    assert_eq!(
+        ok(&out).split_whitespace().collect::<Vec<_>>(),
+        ["bin", "lib", "lib64"]
+    );
+    let out = onggi(
+        &root,
+        &[
+            "run",
+            "--runtime",
+            "runc",
+            "tools",
+            "/bin/ls",
+            "/nonexistent",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "ls exit code passes through");
+    assert_eq!(
+        std::fs::read_dir(root.join("containers"))
+            .expect("dir")
+            .count(),
+        0
+    );
+
     // rmi deletes the record and collects every blob and snapshot.
     let out = ok(&onggi(&root, &["rmi", "tools"]));
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");

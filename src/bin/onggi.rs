@@ -86,6 +86,16 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         command: Vec<String>,
     },
+    /// Run a command in a new container of an image, then remove the container.
+    Run {
+        /// OCI runtime to use (default: onggi-runtime next to onggi).
+        #[arg(long)]
+        runtime: Option<PathBuf>,
+        image: String,
+        /// Command replacing the image's Cmd.
+        #[arg(trailing_var_arg = true)]
+        command: Vec<String>,
+    },
     /// Unmount and remove a bundle made by `onggi bundle`.
     Unbundle { dir: PathBuf },
     /// Build an image.
@@ -216,6 +226,14 @@ fn run(cli: Cli) -> Result<()> {
                     info.dir.display()
                 );
             }
+        }
+        Command::Run {
+            runtime,
+            image,
+            command,
+        } => {
+            let code = engine.run(&image, &command, runtime.as_deref())?;
+            std::process::exit(code);
         }
         Command::Unbundle { dir } => engine.unbundle(&dir)?,
         Command::Build {

@@ -208,6 +208,37 @@ impl Engine {
         )?)
     }
 
+    /// `onggi run [--runtime R] IMAGE [CMD...]`: bundles the image into a
+    /// fresh directory under the store (overlay rootfs, private upper dir),
+    /// runs `R run -b DIR ID` (by default onggi-runtime, found next to the
+    /// running onggi binary), then unmounts and removes the bundle whatever
+    /// the outcome. Returns the container's exit code.
+    pub fn run(&self, image: &str, command: &[String], runtime: Option<&Path>) -> Result<i32> {
+        let runtime = match runtime {
+            Some(r) => r.to_path_buf(),
+            None => std::env::current_exe()
+                .map_err(|e| EngineError::io("locating the onggi binary", e))?
+                .with_file_name("onggi-runtime"),
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let id = format!("onggi-{}-{nanos:x}", std::process::id());
+        let dir = self.store.root().join("containers").join(&id);
+        self.bundle(image, &dir, command)?;
+        let status = std::process::Command::new(&runtime)
+            .args(["run", "-b"])
+            .arg(&dir)
+            .arg(&id)
+            .status();
+        let cleanup = self.unbundle(&dir);
+        let status =
+            status.map_err(|e| EngineError::io(format!("running {}", runtime.display()), e))?;
+        cleanup?;
+        Ok(status.code().unwrap_or(128 + 9))
+    }
+
     /// `onggi unbundle DIR`.
     pub fn unbundle(&self, dir: &Path) -> Result<()> {
         remove_bundle(&self.store, dir)
