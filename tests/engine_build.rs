@@ -1,5 +1,5 @@
 //! The README quickstart: build an image from host binaries, list, inspect,
-//! bundle and run it (with runc until onggi-runtime can), then remove it
+//! bundle and run it with onggi-runtime, then remove it
 //! and collect its blobs and snapshots.
 
 mod image_support;
@@ -52,7 +52,10 @@ fn build_from_host_bundle_run_and_remove() {
     let msg = fails(&onggi(&root, &["rmi", "tools"]));
     assert!(msg.contains("in use by the bundle"), "{msg}");
 
-    let out = Command::new("runc")
+    let state = tempfile::tempdir().expect("state dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_onggi-runtime"))
+        .arg("--root")
+        .arg(state.path())
         .args([
             "run",
             "-b",
@@ -61,10 +64,10 @@ fn build_from_host_bundle_run_and_remove() {
         ])
         .stdin(std::process::Stdio::null())
         .output()
-        .expect("runc (apt-get install runc)");
+        .expect("onggi-runtime");
     assert!(
         out.status.success(),
-        "runc: {}",
+        "onggi-runtime: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let listing = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -80,25 +83,16 @@ fn build_from_host_bundle_run_and_remove() {
     ok(&onggi(&root, &["unbundle", b]));
     assert!(!bundle.exists());
 
-    // `onggi run` bundles, runs and cleans up (runc stands in for onggi-runtime).
-    let out = onggi(
-        &root,
-        &["run", "--runtime", "runc", "tools", "/bin/ls", "/usr"],
-    );
+    // `onggi run` bundles, runs with onggi-runtime (found next to onggi)
+    // and cleans up.
+    let out = onggi(&root, &["run", "tools", "/bin/ls", "/usr"]);
     assert_eq!(
         ok(&out).split_whitespace().collect::<Vec<_>>(),
         ["bin", "lib", "lib64"]
     );
     let out = onggi(
         &root,
-        &[
-            "run",
-            "--runtime",
-            "runc",
-            "tools",
-            "/bin/ls",
-            "/nonexistent",
-        ],
+        &["run", "tools", "/bin/ls", "/nonexistent"],
     );
     assert_eq!(out.status.code(), Some(2), "ls exit code passes through");
     assert_eq!(
