@@ -541,3 +541,144 @@ fn log_json_writes_level_msg_time_on_error() {
     let t = e["time"].as_str().unwrap_or("");
     assert!(t.len() >= 20 && t.contains('T'), "time is RFC 3339: {e}");
 }
+
+// -------------------------------------------------------------- extras
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let ctx = Ctx::new();
+    let shared = shared_dir();
+    let mut b = Bundle::sh("trap 'echo got-term; exit 5' TERM; echo ready > /shared/ready; while true; do sleep 0.05; done");
+    b.bind(shared.path(), "/shared");
+    let id = ctx.id("fwd");
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut c = ctx.cmd();
+    c.arg("run").arg("--bundle").arg(b.path()).arg(&id);
+    c.stdin(std::process::Stdio::null()).stdout(fs::File::create(out_dir.path().join("out")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let ok = wait_file(&shared.path().join("ready"), Duration::from_secs(10));
+    // SAFETY: signal the runtime process we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(ok, "container never became ready");
+    let status = status.expect("run did not exit after SIGTERM was forwarded");
+    assert_eq!(status.code(), Some(5), "{status:?}");
+    assert_eq!(fs::read_to_string(out_dir.path().join("out")).unwrap(), "got-term\n");
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn kill_a_created_container() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("killcreated");
+    ctx.create(&b, &id).success();
+    let pid = ctx.pid(&id);
+    ctx.rt(&["kill", &id, "KILL"]).success();
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert!(wait_pid_gone(pid, Duration::from_secs(5)));
+    let s = ctx.start(&id);
+    assert_eq!(s.code, 1, "start of a stopped container: {s}");
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn init_killed_from_outside_reads_as_stopped() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("extkill");
+    let pid = ctx.create_started(&b, &id);
+    // SAFETY: kill the init this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn bundle_defaults_to_cwd_and_relative_pid_file() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("cwdbundle");
+    let mut c = ctx.cmd();
+    c.arg("create").arg("--pid-file").arg("rel.pid").arg(&id).current_dir(b.path());
+    run_cmd(&mut c, CMD_TIMEOUT).success();
+    let st = ctx.state(&id);
+    ctx.track_pid(st["pid"].as_i64().unwrap() as i32);
+    assert_eq!(fs::canonicalize(st["bundle"].as_str().unwrap()).unwrap(), fs::canonicalize(b.path()).unwrap());
+    assert_eq!(fs::read_to_string(b.path().join("rel.pid")).expect("relative pid file in cwd").trim(), st["pid"].to_string());
+}
+
+/// Receive one fd over a unix stream (SCM_RIGHTS).
+fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let mut data = [0u8; 256];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr with valid buffers; CMSG macros on that buffer.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        if libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) < 0 {
+            return None;
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32))
+    }
+}
+
+#[test]
+fn terminal_with_console_socket() {
+    let ctx = Ctx::new();
+    let mut b = Bundle::sh("test -t 0 && test -t 1 && echo is-a-tty; echo hello-tty; sleep 0.2");
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let sockdir = tempfile::tempdir().unwrap();
+    let sock = sockdir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().ok()?;
+        recv_fd(&conn)
+    });
+    let id = ctx.id("tty");
+    let out = ctx.rt(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    out.success();
+    ctx.track_pid(ctx.pid(&id));
+    let master = receiver.join().unwrap().expect("the pty master was sent over the console socket");
+    // SAFETY: we own the received fd.
+    let mut master = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
+    ctx.start(&id).success();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match std::io::Read::read(&mut master, &mut buf) {
+                Ok(0) | Err(_) => break, // EIO when the last slave closes
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    let text = reader.join().unwrap();
+    assert!(text.contains("is-a-tty") && text.contains("hello-tty"), "{text:?}");
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+}
