@@ -116,17 +116,29 @@ pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> Out {
 // ---------------------------------------------------------------------------
 
 struct Master {
-    _dir: tempfile::TempDir,
     busybox: PathBuf,
     applets: Vec<String>,
+}
+
+static MASTER_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Statics are never dropped: remove the master copy when the test
+/// binary exits.
+extern "C" fn remove_master() {
+    if let Some(d) = MASTER_DIR.get() {
+        let _ = fs::remove_dir_all(d);
+    }
 }
 
 /// One copy of busybox per test binary; every rootfs hardlinks it.
 fn master() -> &'static Master {
     static M: OnceLock<Master> = OnceLock::new();
     M.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("onggi-rt-master").tempdir().expect("tempdir");
-        let busybox = dir.path().join("busybox");
+        let dir = tempfile::Builder::new().prefix("onggi-rt-master").tempdir().expect("tempdir").keep();
+        MASTER_DIR.set(dir.clone()).ok();
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(remove_master) };
+        let busybox = dir.join("busybox");
         fs::copy(BUSYBOX, &busybox).expect("copy busybox");
         fs::set_permissions(&busybox, fs::Permissions::from_mode(0o755)).expect("chmod");
         let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
@@ -135,7 +147,7 @@ fn master() -> &'static Master {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty() && s != "busybox")
             .collect();
-        Master { _dir: dir, busybox, applets }
+        Master { busybox, applets }
     })
 }
 
