@@ -90,10 +90,7 @@ fn build_from_host_bundle_run_and_remove() {
         ok(&out).split_whitespace().collect::<Vec<_>>(),
         ["bin", "lib", "lib64"]
     );
-    let out = onggi(
-        &root,
-        &["run", "tools", "/bin/ls", "/nonexistent"],
-    );
+    let out = onggi(&root, &["run", "tools", "/bin/ls", "/nonexistent"]);
     assert_eq!(out.status.code(), Some(2), "ls exit code passes through");
     assert_eq!(
         std::fs::read_dir(root.join("containers"))

@@ -17,11 +17,15 @@ fn procs_mentioning(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if pid == me {
             continue;
         }
-        let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Ok(cmd) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         if String::from_utf8_lossy(&cmd).contains(needle) && pid_alive(pid) {
             found.push(pid);
         }
@@ -40,7 +44,10 @@ fn refused(b: &Bundle, words: &[&str]) {
         c.arg(cmd).arg("--bundle").arg(b.path()).arg(&id);
         let out = run_cmd(&mut c, CMD_TIMEOUT);
         out.fails_with(words);
-        assert!(out.stderr.len() < 4000, "a short message, not a panic: {out}");
+        assert!(
+            out.stderr.len() < 4000,
+            "a short message, not a panic: {out}"
+        );
         assert!(!out.stderr.contains("panicked"), "{out}");
         nothing_left(&ctx, &id, b.path());
     }
@@ -49,7 +56,9 @@ fn refused(b: &Bundle, words: &[&str]) {
 #[track_caller]
 fn nothing_left(ctx: &Ctx, id: &str, bundle: &Path) {
     ctx.assert_no_leftovers(id);
-    let entries: Vec<_> = fs::read_dir(ctx.root_path()).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let entries: Vec<_> = fs::read_dir(ctx.root_path())
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(entries.is_empty(), "state root not empty: {entries:?}");
     let procs = procs_mentioning(&bundle.to_string_lossy());
     assert!(procs.is_empty(), "processes left for {id}: {procs:?}");
@@ -132,8 +141,13 @@ fn invalid_container_id() {
         c.arg("create").arg("--bundle").arg(b.path()).arg(id);
         let out = run_cmd(&mut c, CMD_TIMEOUT);
         out.fails_with(&["id"]);
-        let entries: Vec<_> = fs::read_dir(ctx.root_path()).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-        assert!(entries.is_empty(), "state root not empty after id {id:?}: {entries:?}");
+        let entries: Vec<_> = fs::read_dir(ctx.root_path())
+            .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            entries.is_empty(),
+            "state root not empty after id {id:?}: {entries:?}"
+        );
     }
 }
 
@@ -158,7 +172,10 @@ fn duplicate_id_is_refused_and_first_container_survives() {
     assert_eq!(st["status"], "created");
     assert_eq!(st["pid"], pid);
     assert!(pid_alive(pid));
-    assert_eq!(fs::canonicalize(st["bundle"].as_str().unwrap()).unwrap(), fs::canonicalize(b.path()).unwrap());
+    assert_eq!(
+        fs::canonicalize(st["bundle"].as_str().unwrap()).unwrap(),
+        fs::canonicalize(b.path()).unwrap()
+    );
     ctx.delete(&id, true).success();
     ctx.assert_no_leftovers(&id);
 }
@@ -167,12 +184,22 @@ fn duplicate_id_is_refused_and_first_container_survives() {
 fn unknown_id_for_state_start_kill_delete() {
     let ctx = Ctx::new();
     let id = "rt-no-such-container";
-    for args in [vec!["state", id], vec!["start", id], vec!["kill", id, "KILL"], vec!["delete", id]] {
+    for args in [
+        vec!["state", id],
+        vec!["start", id],
+        vec!["kill", id, "KILL"],
+        vec!["delete", id],
+    ] {
         let out = ctx.rt(&args);
         out.fails_with(&[id]);
-        assert!(out.stderr.contains("not exist") || out.stderr.contains("not found"), "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("not exist") || out.stderr.contains("not found"),
+            "{args:?}: {out}"
+        );
     }
-    let entries: Vec<_> = fs::read_dir(ctx.root_path()).map(|rd| rd.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let entries: Vec<_> = fs::read_dir(ctx.root_path())
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(entries.is_empty(), "{entries:?}");
 }
 
@@ -235,7 +262,14 @@ fn console_socket_without_terminal_is_refused() {
     let ctx = Ctx::new();
     let b = Bundle::new();
     let id = ctx.id("console");
-    let out = ctx.rt(&["create", "--console-socket", "/tmp/nonexistent.sock", "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = ctx.rt(&[
+        "create",
+        "--console-socket",
+        "/tmp/nonexistent.sock",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     out.fails_with(&["console"]);
     nothing_left(&ctx, &id, b.path());
 }

@@ -12,7 +12,11 @@ use serde_json::json;
 
 fn unique(tag: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    format!("rt{}-{}-{tag}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    format!(
+        "rt{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
 }
 
 /// Container /proc/self/cgroup lines "N:ctrls:path" -> (ctrls, path), v1 only.
@@ -32,8 +36,13 @@ fn parse_cgroup(text: &str) -> Vec<(String, String)> {
 fn placed_then_removed(ctx: &Ctx, id: &str, pid: i32, dirs: &[PathBuf]) {
     assert!(!dirs.is_empty());
     for d in dirs {
-        let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
-        assert!(procs.lines().any(|l| l.trim() == pid.to_string()), "init {pid} not in {}: {procs:?}", d.display());
+        let procs = fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        assert!(
+            procs.lines().any(|l| l.trim() == pid.to_string()),
+            "init {pid} not in {}: {procs:?}",
+            d.display()
+        );
     }
     ctx.delete(id, true).success();
     let left: Vec<_> = dirs.iter().filter(|d| d.exists()).collect();
@@ -51,11 +60,15 @@ fn default_cgroup_is_the_id_below_our_own() {
     let pid = ctx.create_started(&b, &id);
     std::thread::sleep(Duration::from_millis(100));
     let text = fs::read_to_string(shared.path().join("cg")).unwrap();
-    let own: Vec<(String, String)> = parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
+    let own: Vec<(String, String)> =
+        parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
     let inside = parse_cgroup(&text);
     for (ctrls, path) in &own {
         let want = format!("{}/{id}", path.trim_end_matches('/'));
-        let got = inside.iter().find(|(c, _)| c == ctrls).map(|(_, p)| p.as_str());
+        let got = inside
+            .iter()
+            .find(|(c, _)| c == ctrls)
+            .map(|(_, p)| p.as_str());
         assert_eq!(got, Some(want.as_str()), "{ctrls}: {text}");
     }
     placed_then_removed(&ctx, &id, pid, &cgroup_dirs(&id));
@@ -77,8 +90,14 @@ fn relative_cgroups_path() {
     for d in &dirs {
         assert!(d.is_dir(), "{} missing", d.display());
     }
-    let not_default: Vec<_> = cgroup_dirs(&id).into_iter().filter(|d| d.exists()).collect();
-    assert!(not_default.is_empty(), "the id was used instead of cgroupsPath: {not_default:?}");
+    let not_default: Vec<_> = cgroup_dirs(&id)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
+    assert!(
+        not_default.is_empty(),
+        "the id was used instead of cgroupsPath: {not_default:?}"
+    );
     placed_then_removed(&ctx, &id, pid, &dirs);
 }
 
@@ -129,7 +148,12 @@ fn nested_relative_cgroups_path_removes_the_leaf() {
 
 fn ctrl_dir(dirs: &[PathBuf], ctrl: &str) -> PathBuf {
     dirs.iter()
-        .find(|d| d.strip_prefix("/sys/fs/cgroup").ok().and_then(|r| r.components().next()).is_some_and(|c| c.as_os_str() == ctrl))
+        .find(|d| {
+            d.strip_prefix("/sys/fs/cgroup")
+                .ok()
+                .and_then(|r| r.components().next())
+                .is_some_and(|c| c.as_os_str() == ctrl)
+        })
         .unwrap_or_else(|| panic!("no {ctrl} hierarchy in {dirs:?}"))
         .clone()
 }
@@ -148,7 +172,12 @@ fn resource_limits_are_written() {
     let id = ctx.id("limits");
     let pid = ctx.create_started(&b, &id);
     let dirs = cgroup_dirs(&id);
-    let read = |ctrl: &str, file: &str| fs::read_to_string(ctrl_dir(&dirs, ctrl).join(file)).unwrap().trim().to_string();
+    let read = |ctrl: &str, file: &str| {
+        fs::read_to_string(ctrl_dir(&dirs, ctrl).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
     assert_eq!(read("pids", "pids.max"), "32");
     assert_eq!(read("cpu", "cpu.shares"), "512");
@@ -159,21 +188,31 @@ fn resource_limits_are_written() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let text = fs::read_to_string(&inside).unwrap_or_default();
-    assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["67108864", "32", "512"], "inside the container");
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["67108864", "32", "512"],
+        "inside the container"
+    );
     placed_then_removed(&ctx, &id, pid, &dirs);
 }
 
 #[test]
 fn memory_limit_is_enforced() {
     let ctx = Ctx::new();
-    let mut b = Bundle::sh("echo start; head -c 67108864 /dev/zero | tr '\\0' a | { v=$(cat); echo survived ${#v}; }");
+    let mut b = Bundle::sh(
+        "echo start; head -c 67108864 /dev/zero | tr '\\0' a | { v=$(cat); echo survived ${#v}; }",
+    );
     b.edit(|c| {
-        c["linux"]["resources"]["memory"] = json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024});
         c["linux"]["resources"]["pids"] = json!({"limit": 64});
     });
     let id = ctx.id("oom");
     let out = ctx.run(&b, &id);
-    assert!(!out.stdout.contains("survived"), "64 MiB held within a 16 MiB limit: {out}");
+    assert!(
+        !out.stdout.contains("survived"),
+        "64 MiB held within a 16 MiB limit: {out}"
+    );
     ctx.assert_no_leftovers(&id);
 }
 
@@ -183,7 +222,10 @@ fn cgroups_removed_after_foreground_run() {
     let b = Bundle::sh("exit 0");
     let id = ctx.id("cgrun");
     ctx.run(&b, &id).success();
-    let left: Vec<_> = cgroup_dirs(&id).into_iter().filter(|d| d.exists()).collect();
+    let left: Vec<_> = cgroup_dirs(&id)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -196,6 +238,9 @@ fn cgroups_removed_after_the_process_exits_and_delete() {
     assert!(cgroup_dirs(&id).iter().any(|d| d.exists()));
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
     ctx.delete(&id, false).success();
-    let left: Vec<_> = cgroup_dirs(&id).into_iter().filter(|d| d.exists()).collect();
+    let left: Vec<_> = cgroup_dirs(&id)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }

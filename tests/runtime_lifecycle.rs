@@ -10,7 +10,9 @@ use common::*;
 use serde_json::{json, Value};
 
 fn cmdline(pid: i32) -> String {
-    fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 fn wait_file(path: &std::path::Path, timeout: Duration) -> bool {
@@ -88,16 +90,34 @@ fn run_detached_returns_and_container_keeps_running() {
     let id = ctx.id("detach");
     let pidfile = b.path().join("run.pid");
     let t = Instant::now();
-    let out = ctx.rt(&["run", "-d", "--pid-file", pidfile.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = ctx.rt(&[
+        "run",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     out.success();
-    assert!(t.elapsed() < Duration::from_secs(10), "run -d did not return quickly");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "run -d did not return quickly"
+    );
     let st = ctx.state(&id);
     assert_eq!(st["status"], "running", "{st}");
     let pid = st["pid"].as_i64().unwrap() as i32;
     ctx.track_pid(pid);
     assert!(pid_alive(pid));
-    assert_eq!(fs::read_to_string(&pidfile).expect("pid file").trim(), pid.to_string());
-    assert!(cmdline(pid).starts_with("sleep 60"), "init runs the user process: {}", cmdline(pid));
+    assert_eq!(
+        fs::read_to_string(&pidfile).expect("pid file").trim(),
+        pid.to_string()
+    );
+    assert!(
+        cmdline(pid).starts_with("sleep 60"),
+        "init runs the user process: {}",
+        cmdline(pid)
+    );
     ctx.rt(&["kill", &id, "KILL"]).success();
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
     ctx.delete(&id, false).success();
@@ -116,23 +136,52 @@ fn create_waits_then_start_runs_the_process() {
     let id = ctx.id("create");
     let pidfile = b.path().join("init.pid");
     let t = Instant::now();
-    ctx.rt(&["create", "--pid-file", pidfile.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]).success();
+    ctx.rt(&[
+        "create",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ])
+    .success();
     assert!(t.elapsed() < Duration::from_secs(10));
     let st = ctx.state(&id);
     assert_eq!(st["status"], "created", "{st}");
     let pid = st["pid"].as_i64().unwrap() as i32;
     ctx.track_pid(pid);
-    assert!(pid > 0 && pid_alive(pid), "init {pid} must be alive after create");
-    assert_eq!(fs::read_to_string(&pidfile).expect("--pid-file written").trim(), pid.to_string());
+    assert!(
+        pid > 0 && pid_alive(pid),
+        "init {pid} must be alive after create"
+    );
+    assert_eq!(
+        fs::read_to_string(&pidfile)
+            .expect("--pid-file written")
+            .trim(),
+        pid.to_string()
+    );
     // Still waiting: the user process has not run.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!shared.path().join("marker").exists(), "the process ran before start");
-    assert!(!cmdline(pid).starts_with("sleep"), "init already exec'd: {}", cmdline(pid));
+    assert!(
+        !shared.path().join("marker").exists(),
+        "the process ran before start"
+    );
+    assert!(
+        !cmdline(pid).starts_with("sleep"),
+        "init already exec'd: {}",
+        cmdline(pid)
+    );
     assert_eq!(ctx.status(&id), "created");
 
     ctx.start(&id).success();
-    assert!(wait_file(&shared.path().join("marker"), Duration::from_secs(10)), "process did not run after start");
-    assert_eq!(fs::read_to_string(shared.path().join("marker")).unwrap(), "started\n");
+    assert!(
+        wait_file(&shared.path().join("marker"), Duration::from_secs(10)),
+        "process did not run after start"
+    );
+    assert_eq!(
+        fs::read_to_string(shared.path().join("marker")).unwrap(),
+        "started\n"
+    );
     assert_eq!(ctx.status(&id), "running");
     assert_eq!(ctx.pid(&id), pid, "the init pid does not change at start");
     // A second start is refused.
@@ -156,8 +205,15 @@ fn state_reports_spec_fields() {
     assert_eq!(st["status"], "created");
     assert!(st["pid"].as_i64().is_some_and(|p| p > 0), "{st}");
     let bundle = fs::canonicalize(b.path()).unwrap();
-    assert_eq!(st["bundle"].as_str().map(|s| fs::canonicalize(s).unwrap()), Some(bundle), "{st}");
-    assert_eq!(st["annotations"], json!({"org.example.key": "value", "other": "2"}));
+    assert_eq!(
+        st["bundle"].as_str().map(|s| fs::canonicalize(s).unwrap()),
+        Some(bundle),
+        "{st}"
+    );
+    assert_eq!(
+        st["annotations"],
+        json!({"org.example.key": "value", "other": "2"})
+    );
     ctx.start(&id).success();
     assert_eq!(ctx.status(&id), "running");
     ctx.rt(&["kill", &id, "KILL"]).success();
@@ -207,10 +263,16 @@ fn kill_default_is_sigterm() {
     b.bind(shared.path(), "/shared");
     let id = ctx.id("term");
     ctx.create_started(&b, &id);
-    assert!(wait_file(&shared.path().join("ready"), Duration::from_secs(10)));
+    assert!(wait_file(
+        &shared.path().join("ready"),
+        Duration::from_secs(10)
+    ));
     ctx.rt(&["kill", &id]).success();
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
-    assert_eq!(fs::read_to_string(shared.path().join("sig")).unwrap_or_default(), "got-term\n");
+    assert_eq!(
+        fs::read_to_string(shared.path().join("sig")).unwrap_or_default(),
+        "got-term\n"
+    );
 }
 
 #[test]
@@ -228,10 +290,19 @@ fn kill_all_signals_every_process() {
     b.remove_ns("pid");
     let id = ctx.id("all");
     let pid = ctx.create_started(&b, &id);
-    assert!(wait_file(&shared.path().join("ready"), Duration::from_secs(10)));
+    assert!(wait_file(
+        &shared.path().join("ready"),
+        Duration::from_secs(10)
+    ));
     let children: Vec<i32> = ["c1", "c2"]
         .iter()
-        .map(|f| fs::read_to_string(shared.path().join(f)).unwrap().trim().parse().unwrap())
+        .map(|f| {
+            fs::read_to_string(shared.path().join(f))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
         .collect();
     for c in &children {
         ctx.track_pid(*c);
@@ -239,9 +310,15 @@ fn kill_all_signals_every_process() {
     }
     ctx.rt(&["kill", "--all", &id, "TERM"]).success();
     for c in &children {
-        assert!(wait_pid_gone(*c, Duration::from_secs(5)), "process {c} survived kill --all TERM");
+        assert!(
+            wait_pid_gone(*c, Duration::from_secs(5)),
+            "process {c} survived kill --all TERM"
+        );
     }
-    assert!(wait_file(&shared.path().join("init-got-term"), Duration::from_secs(5)), "the init got no TERM from kill --all");
+    assert!(
+        wait_file(&shared.path().join("init-got-term"), Duration::from_secs(5)),
+        "the init got no TERM from kill --all"
+    );
     assert!(pid_alive(pid), "the init traps TERM and lives on");
     assert_eq!(ctx.status(&id), "running");
     ctx.rt(&["kill", "--all", &id, "KILL"]).success();
@@ -277,11 +354,18 @@ fn delete_created_needs_force() {
     let out = ctx.delete(&id, false);
     assert_eq!(out.code, 1, "{out}");
     assert!(out.stderr.contains(&id), "{out}");
-    assert_eq!(ctx.status(&id), "created", "a refused delete must leave the container");
+    assert_eq!(
+        ctx.status(&id),
+        "created",
+        "a refused delete must leave the container"
+    );
     assert!(pid_alive(pid));
     ctx.delete(&id, true).success();
     ctx.assert_no_leftovers(&id);
-    assert!(wait_pid_gone(pid, Duration::from_secs(5)), "init {pid} survived delete --force");
+    assert!(
+        wait_pid_gone(pid, Duration::from_secs(5)),
+        "init {pid} survived delete --force"
+    );
     assert_eq!(ctx.rt(&["state", &id]).code, 1);
 }
 
@@ -309,13 +393,23 @@ fn delete_force_kills_children_without_pid_namespace() {
     b.remove_ns("pid");
     let id = ctx.id("delchildren");
     let pid = ctx.create_started(&b, &id);
-    assert!(wait_file(&shared.path().join("child"), Duration::from_secs(10)));
+    assert!(wait_file(
+        &shared.path().join("child"),
+        Duration::from_secs(10)
+    ));
     std::thread::sleep(Duration::from_millis(50));
-    let child: i32 = fs::read_to_string(shared.path().join("child")).unwrap().trim().parse().unwrap();
+    let child: i32 = fs::read_to_string(shared.path().join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     ctx.track_pid(child);
     ctx.delete(&id, true).success();
     assert!(wait_pid_gone(pid, Duration::from_secs(5)));
-    assert!(wait_pid_gone(child, Duration::from_secs(5)), "a child of the init survived delete --force");
+    assert!(
+        wait_pid_gone(child, Duration::from_secs(5)),
+        "a child of the init survived delete --force"
+    );
     ctx.assert_no_leftovers(&id);
 }
 
@@ -358,22 +452,40 @@ fn list_table_json_and_quiet() {
     t.success();
     let lines = t.lines();
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], "{t}");
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{t}"
+    );
     assert_eq!(lines.len(), 3, "{t}");
-    let row = |id: &str| lines.iter().find(|l| l.split_whitespace().next() == Some(id)).map(|l| l.split_whitespace().collect::<Vec<_>>());
+    let row = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+    };
     let r = row(&running).unwrap_or_else(|| panic!("no row for {running}: {t}"));
     assert_eq!(r[1], rpid.to_string());
     assert_eq!(r[2], "running");
-    assert_eq!(fs::canonicalize(r[3]).ok(), fs::canonicalize(b2.path()).ok(), "{t}");
+    assert_eq!(
+        fs::canonicalize(r[3]).ok(),
+        fs::canonicalize(b2.path()).ok(),
+        "{t}"
+    );
     let c = row(&created).unwrap_or_else(|| panic!("no row for {created}: {t}"));
     assert_eq!(c[2], "created");
 
     let j = ctx.rt(&["list", "--format", "json"]);
     j.success();
     let v = j.json();
-    let arr = v.as_array().unwrap_or_else(|| panic!("list json is an array: {j}"));
+    let arr = v
+        .as_array()
+        .unwrap_or_else(|| panic!("list json is an array: {j}"));
     assert_eq!(arr.len(), 2);
-    let e = arr.iter().find(|e| e["id"] == running.as_str()).expect("running entry");
+    let e = arr
+        .iter()
+        .find(|e| e["id"] == running.as_str())
+        .expect("running entry");
     assert_eq!(e["status"], "running");
     assert_eq!(e["pid"], rpid);
     for k in ["id", "pid", "status", "bundle", "created", "owner"] {
@@ -381,7 +493,10 @@ fn list_table_json_and_quiet() {
     }
     // The created timestamp is RFC 3339.
     let created_at = e["created"].as_str().unwrap_or("");
-    assert!(created_at.len() >= 20 && created_at.as_bytes()[4] == b'-' && created_at.contains('T'), "{created_at}");
+    assert!(
+        created_at.len() >= 20 && created_at.as_bytes()[4] == b'-' && created_at.contains('T'),
+        "{created_at}"
+    );
 
     let bad = ctx.rt(&["list", "--format", "yaml"]);
     bad.fails_with(&["format"]);
@@ -394,7 +509,10 @@ fn list_empty_root() {
     j.success();
     // runc prints "null" for no containers; an empty array is fine too.
     let v = j.json();
-    assert!(v.is_null() || v.as_array().is_some_and(|a| a.is_empty()), "{j}");
+    assert!(
+        v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
+        "{j}"
+    );
     let q = ctx.rt(&["list", "-q"]);
     q.success();
     assert_eq!(q.stdout, "");
@@ -421,13 +539,23 @@ fn spec_writes_a_default_config_like_runcs() {
     let d = tempfile::tempdir().unwrap();
     let out = spec_in(d.path(), &[]);
     out.success();
-    let v: Value = serde_json::from_slice(&fs::read(d.path().join("config.json")).expect("config.json written")).expect("JSON");
+    let v: Value = serde_json::from_slice(
+        &fs::read(d.path().join("config.json")).expect("config.json written"),
+    )
+    .expect("JSON");
     let r = runc_spec(&[]);
     assert_eq!(v["ociVersion"], "1.3.0");
     assert_eq!(v["process"]["terminal"], true);
     assert_eq!(v["process"]["args"], json!(["sh"]));
     assert_eq!(v["root"], r["root"]);
-    for key in ["user", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges"] {
+    for key in [
+        "user",
+        "env",
+        "cwd",
+        "capabilities",
+        "rlimits",
+        "noNewPrivileges",
+    ] {
         assert_eq!(v["process"][key], r["process"][key], "process.{key}");
     }
     assert_eq!(v["mounts"], r["mounts"]);
@@ -435,7 +563,12 @@ fn spec_writes_a_default_config_like_runcs() {
     assert_eq!(v["linux"]["readonlyPaths"], r["linux"]["readonlyPaths"]);
     assert_eq!(v["linux"]["resources"], r["linux"]["resources"]);
     let ns = |c: &Value| {
-        let mut n: Vec<String> = c["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap().to_string()).collect();
+        let mut n: Vec<String> = c["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect();
         n.sort();
         n
     };
@@ -464,28 +597,50 @@ fn spec_bundle_flag_and_refuses_to_overwrite() {
     let d = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let mut c = std::process::Command::new(runtime());
-    c.arg("spec").arg("--bundle").arg(d.path()).current_dir(elsewhere.path());
+    c.arg("spec")
+        .arg("--bundle")
+        .arg(d.path())
+        .current_dir(elsewhere.path());
     run_cmd(&mut c, CMD_TIMEOUT).success();
     assert!(d.path().join("config.json").exists());
     assert!(!elsewhere.path().join("config.json").exists());
     fs::write(d.path().join("config.json"), "{\"mine\": true}").unwrap();
     let again = spec_in(d.path(), &[]);
     again.fails_with(&["config.json"]);
-    assert_eq!(fs::read_to_string(d.path().join("config.json")).unwrap(), "{\"mine\": true}", "overwritten");
+    assert_eq!(
+        fs::read_to_string(d.path().join("config.json")).unwrap(),
+        "{\"mine\": true}",
+        "overwritten"
+    );
 }
 
 #[test]
 fn spec_rootless_adds_user_namespace_and_mappings() {
     let d = tempfile::tempdir().unwrap();
     spec_in(d.path(), &["--rootless"]).success();
-    let v: Value = serde_json::from_slice(&fs::read(d.path().join("config.json")).unwrap()).unwrap();
-    let ns: Vec<&str> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    let v: Value =
+        serde_json::from_slice(&fs::read(d.path().join("config.json")).unwrap()).unwrap();
+    let ns: Vec<&str> = v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     assert!(ns.contains(&"user"), "{ns:?}");
-    assert!(!ns.contains(&"network"), "rootless keeps the host network as runc: {ns:?}");
+    assert!(
+        !ns.contains(&"network"),
+        "rootless keeps the host network as runc: {ns:?}"
+    );
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    assert_eq!(v["linux"]["uidMappings"], json!([{"containerID": 0, "hostID": uid, "size": 1}]));
-    assert_eq!(v["linux"]["gidMappings"], json!([{"containerID": 0, "hostID": gid, "size": 1}]));
+    assert_eq!(
+        v["linux"]["uidMappings"],
+        json!([{"containerID": 0, "hostID": uid, "size": 1}])
+    );
+    assert_eq!(
+        v["linux"]["gidMappings"],
+        json!([{"containerID": 0, "hostID": gid, "size": 1}])
+    );
     let r = runc_spec(&["--rootless"]);
     assert_eq!(v["linux"]["uidMappings"], r["linux"]["uidMappings"]);
     assert!(v["linux"].get("resources").is_none());
@@ -495,23 +650,54 @@ fn spec_rootless_adds_user_namespace_and_mappings() {
 
 #[test]
 fn features_reports_versions_namespaces_caps_hooks() {
-    let out = run_cmd(std::process::Command::new(runtime()).arg("features"), CMD_TIMEOUT);
+    let out = run_cmd(
+        std::process::Command::new(runtime()).arg("features"),
+        CMD_TIMEOUT,
+    );
     out.success();
     let f = out.json();
     assert_eq!(f["ociVersionMin"], "1.0.0");
     assert_eq!(f["ociVersionMax"], "1.3.0");
-    let list = |v: &Value| -> Vec<String> { v.as_array().unwrap_or(&vec![]).iter().filter_map(|s| s.as_str().map(String::from)).collect() };
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap_or(&vec![])
+            .iter()
+            .filter_map(|s| s.as_str().map(String::from))
+            .collect()
+    };
     let ns = list(&f["linux"]["namespaces"]);
-    for n in ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"] {
+    for n in [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ] {
         assert!(ns.iter().any(|x| x == n), "namespace {n} missing: {ns:?}");
     }
     let caps = list(&f["linux"]["capabilities"]);
-    for c in ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_CHECKPOINT_RESTORE", "CAP_BPF", "CAP_PERFMON"] {
-        assert!(caps.iter().any(|x| x == c), "capability {c} missing: {caps:?}");
+    for c in [
+        "CAP_CHOWN",
+        "CAP_SYS_ADMIN",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_CHECKPOINT_RESTORE",
+        "CAP_BPF",
+        "CAP_PERFMON",
+    ] {
+        assert!(
+            caps.iter().any(|x| x == c),
+            "capability {c} missing: {caps:?}"
+        );
     }
-    assert!(caps.iter().all(|c| cap_number(c).is_some()), "unknown names in {caps:?}");
+    assert!(
+        caps.iter().all(|c| cap_number(c).is_some()),
+        "unknown names in {caps:?}"
+    );
     let hooks = list(&f["hooks"]);
-    for h in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+    for h in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         assert!(hooks.iter().any(|x| x == h), "hook {h} missing: {hooks:?}");
     }
     let opts = list(&f["mountOptions"]);
@@ -525,18 +711,34 @@ fn features_reports_versions_namespaces_caps_hooks() {
 #[test]
 fn log_json_writes_level_msg_time_on_error() {
     let ctx = Ctx::new();
-    let log = ctx.root_path().join("..").join(format!("onggi-rt-log-{}.json", std::process::id()));
-    let log = tempfile::NamedTempFile::new().map(|f| f.into_temp_path()).unwrap_or_else(|_| panic!("{}", log.display()));
+    let log = ctx
+        .root_path()
+        .join("..")
+        .join(format!("onggi-rt-log-{}.json", std::process::id()));
+    let log = tempfile::NamedTempFile::new()
+        .map(|f| f.into_temp_path())
+        .unwrap_or_else(|_| panic!("{}", log.display()));
     let _ = fs::remove_file(&log);
     let id = "no-such-container-for-log";
     let mut c = ctx.cmd();
-    c.arg("--log").arg(&log).arg("--log-format").arg("json").arg("state").arg(id);
+    c.arg("--log")
+        .arg(&log)
+        .arg("--log-format")
+        .arg("json")
+        .arg("state")
+        .arg(id);
     let out = run_cmd(&mut c, CMD_TIMEOUT);
     assert_eq!(out.code, 1, "{out}");
     let text = fs::read_to_string(&log).expect("log file written");
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
     assert!(!lines.is_empty());
-    let e = lines.iter().find(|l| l["level"] == "error").unwrap_or_else(|| panic!("no error line: {text}"));
+    let e = lines
+        .iter()
+        .find(|l| l["level"] == "error")
+        .unwrap_or_else(|| panic!("no error line: {text}"));
     assert!(e["msg"].as_str().is_some_and(|m| m.contains(id)), "{e}");
     let t = e["time"].as_str().unwrap_or("");
     assert!(t.len() >= 20 && t.contains('T'), "time is RFC 3339: {e}");
@@ -554,7 +756,8 @@ fn run_forwards_signals_to_the_container() {
     let out_dir = tempfile::tempdir().unwrap();
     let mut c = ctx.cmd();
     c.arg("run").arg("--bundle").arg(b.path()).arg(&id);
-    c.stdin(std::process::Stdio::null()).stdout(fs::File::create(out_dir.path().join("out")).unwrap());
+    c.stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(out_dir.path().join("out")).unwrap());
     let mut child = c.spawn().unwrap();
     let ok = wait_file(&shared.path().join("ready"), Duration::from_secs(10));
     // SAFETY: signal the runtime process we spawned.
@@ -574,7 +777,10 @@ fn run_forwards_signals_to_the_container() {
     assert!(ok, "container never became ready");
     let status = status.expect("run did not exit after SIGTERM was forwarded");
     assert_eq!(status.code(), Some(5), "{status:?}");
-    assert_eq!(fs::read_to_string(out_dir.path().join("out")).unwrap(), "got-term\n");
+    assert_eq!(
+        fs::read_to_string(out_dir.path().join("out")).unwrap(),
+        "got-term\n"
+    );
     ctx.assert_no_leftovers(&id);
 }
 
@@ -613,19 +819,34 @@ fn bundle_defaults_to_cwd_and_relative_pid_file() {
     let b = Bundle::sh("exec sleep 60");
     let id = ctx.id("cwdbundle");
     let mut c = ctx.cmd();
-    c.arg("create").arg("--pid-file").arg("rel.pid").arg(&id).current_dir(b.path());
+    c.arg("create")
+        .arg("--pid-file")
+        .arg("rel.pid")
+        .arg(&id)
+        .current_dir(b.path());
     run_cmd(&mut c, CMD_TIMEOUT).success();
     let st = ctx.state(&id);
     ctx.track_pid(st["pid"].as_i64().unwrap() as i32);
-    assert_eq!(fs::canonicalize(st["bundle"].as_str().unwrap()).unwrap(), fs::canonicalize(b.path()).unwrap());
-    assert_eq!(fs::read_to_string(b.path().join("rel.pid")).expect("relative pid file in cwd").trim(), st["pid"].to_string());
+    assert_eq!(
+        fs::canonicalize(st["bundle"].as_str().unwrap()).unwrap(),
+        fs::canonicalize(b.path()).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(b.path().join("rel.pid"))
+            .expect("relative pid file in cwd")
+            .trim(),
+        st["pid"].to_string()
+    );
 }
 
 /// Receive one fd over a unix stream (SCM_RIGHTS).
 fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<i32> {
     use std::os::fd::AsRawFd;
     let mut data = [0u8; 256];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
     let mut cbuf = [0u64; 16];
     // SAFETY: msghdr with valid buffers; CMSG macros on that buffer.
     unsafe {
@@ -658,10 +879,20 @@ fn terminal_with_console_socket() {
         recv_fd(&conn)
     });
     let id = ctx.id("tty");
-    let out = ctx.rt(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &id]);
+    let out = ctx.rt(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     out.success();
     ctx.track_pid(ctx.pid(&id));
-    let master = receiver.join().unwrap().expect("the pty master was sent over the console socket");
+    let master = receiver
+        .join()
+        .unwrap()
+        .expect("the pty master was sent over the console socket");
     // SAFETY: we own the received fd.
     let mut master = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
     ctx.start(&id).success();
@@ -678,7 +909,10 @@ fn terminal_with_console_socket() {
     });
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
     let text = reader.join().unwrap();
-    assert!(text.contains("is-a-tty") && text.contains("hello-tty"), "{text:?}");
+    assert!(
+        text.contains("is-a-tty") && text.contains("hello-tty"),
+        "{text:?}"
+    );
     ctx.delete(&id, false).success();
     ctx.assert_no_leftovers(&id);
 }

@@ -10,7 +10,10 @@ use common::*;
 use serde_json::json;
 
 fn host_ns(kind: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+    fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
@@ -21,7 +24,10 @@ fn pid_namespace_makes_the_process_pid_1() {
     let l = out.lines();
     assert_eq!(l[0], "1", "{out}");
     let n: u32 = l[1].parse().unwrap();
-    assert!(n <= 3, "only the container's processes are visible in /proc: {out}");
+    assert!(
+        n <= 3,
+        "only the container's processes are visible in /proc: {out}"
+    );
     assert_ne!(l[2], host_ns("pid"));
 }
 
@@ -82,7 +88,11 @@ fn ipc_namespace_isolates_sysv_ipc() {
     let ctx = Ctx::new();
     let out = ctx.run_sh("cat /proc/sysvipc/shm | wc -l; ipcs -m | grep -c '^0x' || true");
     out.success();
-    assert_eq!(out.lines()[0], "1", "only the header of /proc/sysvipc/shm: {out}");
+    assert_eq!(
+        out.lines()[0],
+        "1",
+        "only the header of /proc/sysvipc/shm: {out}"
+    );
 }
 
 #[test]
@@ -93,11 +103,17 @@ fn user_namespace_with_mappings() {
          ls -ln /bin/busybox | awk '{print $3, $4}'; touch /tmp/made-inside && echo wrote; exec sleep 60",
     );
     b.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
         // A cgroup v1 hierarchy cannot be mounted from a user namespace.
-        c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup");
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
     });
     let id = ctx.id("userns");
     // Detached, so the host side of the ids can be seen too.
@@ -106,10 +122,21 @@ fn user_namespace_with_mappings() {
     let pid = ctx.pid(&id);
     ctx.track_pid(pid);
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert_eq!(field(&status, "Uid:").unwrap().split_whitespace().next(), Some("200000"), "{status}");
-    assert_eq!(field(&status, "Gid:").unwrap().split_whitespace().next(), Some("300000"), "{status}");
     assert_eq!(
-        fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap().split_whitespace().collect::<Vec<_>>(),
+        field(&status, "Uid:").unwrap().split_whitespace().next(),
+        Some("200000"),
+        "{status}"
+    );
+    assert_eq!(
+        field(&status, "Gid:").unwrap().split_whitespace().next(),
+        Some("300000"),
+        "{status}"
+    );
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/uid_map"))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         ["0", "200000", "65536"]
     );
     // Host files appear as the overflow id; the new file belongs to the mapped root.
@@ -125,15 +152,25 @@ fn user_namespace_with_mappings() {
     ctx.delete(&id, true).success();
 
     // And the inside view, in the foreground.
-    b.set_sh("id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user");
+    b.set_sh(
+        "id -u; id -g; cat /proc/self/uid_map; cat /proc/self/gid_map; readlink /proc/self/ns/user",
+    );
     let id2 = ctx.id("userns2");
     let out = ctx.run(&b, &id2);
     out.success();
     let l = out.lines();
     assert_eq!(l[0], "0", "{out}");
     assert_eq!(l[1], "0", "{out}");
-    assert_eq!(l[2].split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"], "{out}");
-    assert_eq!(l[3].split_whitespace().collect::<Vec<_>>(), ["0", "300000", "65536"], "{out}");
+    assert_eq!(
+        l[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
+    assert_eq!(
+        l[3].split_whitespace().collect::<Vec<_>>(),
+        ["0", "300000", "65536"],
+        "{out}"
+    );
     assert_ne!(l[4], host_ns("user"));
 }
 
@@ -143,7 +180,10 @@ fn cgroup_namespace_shows_root() {
     let out = ctx.run_sh("cat /proc/self/cgroup");
     out.success();
     for line in out.lines() {
-        assert!(line.ends_with(":/"), "in a cgroup namespace every path is /: {out}");
+        assert!(
+            line.ends_with(":/"),
+            "in a cgroup namespace every path is /: {out}"
+        );
     }
     assert!(out.lines().len() >= 2, "{out}");
 }
@@ -158,11 +198,28 @@ fn time_namespace_offsets() {
         c["linux"]["timeOffsets"] = json!({"boottime": {"secs": boot_off, "nanosecs": 0}, "monotonic": {"secs": 3600, "nanosecs": 0}});
     });
     let id = ctx.id("time");
-    let before: f64 = fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let before: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let out = ctx.run(&b, &id);
-    let after: f64 = fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let after: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     out.success();
-    let inside: f64 = out.lines()[0].split_whitespace().next().unwrap().parse().unwrap();
+    let inside: f64 = out.lines()[0]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(
         inside >= before + boot_off as f64 - 1.0 && inside <= after + boot_off as f64 + 1.0,
         "uptime inside {inside}, host {before}..{after}, offset {boot_off}"
@@ -178,10 +235,15 @@ fn join_network_namespace_of_another_container_by_path() {
     let a = Bundle::sh("exec sleep 60");
     let ida = ctx.id("neta");
     let pida = ctx.create_started(&a, &ida);
-    let want = fs::read_link(format!("/proc/{pida}/ns/net")).unwrap().to_string_lossy().into_owned();
+    let want = fs::read_link(format!("/proc/{pida}/ns/net"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert_ne!(want, host_ns("net"));
 
-    let mut b = Bundle::sh("readlink /proc/self/ns/net; stat -L -c %i /proc/self/ns/net; readlink /proc/self/ns/uts");
+    let mut b = Bundle::sh(
+        "readlink /proc/self/ns/net; stat -L -c %i /proc/self/ns/net; readlink /proc/self/ns/uts",
+    );
     b.add_ns(json!({"type": "network", "path": format!("/proc/{pida}/ns/net")}));
     let idb = ctx.id("netb");
     let out = ctx.run(&b, &idb);
@@ -191,7 +253,12 @@ fn join_network_namespace_of_another_container_by_path() {
     let ino = fs::metadata(format!("/proc/{pida}/ns/net")).unwrap().ino();
     assert_eq!(out.lines()[1], ino.to_string());
     // Other namespaces are still new.
-    assert_ne!(out.lines()[2], fs::read_link(format!("/proc/{pida}/ns/uts")).unwrap().to_string_lossy());
+    assert_ne!(
+        out.lines()[2],
+        fs::read_link(format!("/proc/{pida}/ns/uts"))
+            .unwrap()
+            .to_string_lossy()
+    );
     // The first container is unaffected.
     assert_eq!(ctx.status(&ida), "running");
 }

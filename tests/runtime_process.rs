@@ -22,7 +22,18 @@ fn run_with(ctx: &Ctx, script: &str, edit: impl FnOnce(&mut serde_json::Value)) 
 fn args_are_passed_verbatim() {
     let ctx = Ctx::new();
     let mut b = Bundle::new();
-    b.edit(|c| c["process"]["args"] = json!(["sh", "-c", "printf '%s|' \"$0\" \"$@\"; echo", "zero", "a b", "", "*", "$HOME"]));
+    b.edit(|c| {
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "printf '%s|' \"$0\" \"$@\"; echo",
+            "zero",
+            "a b",
+            "",
+            "*",
+            "$HOME"
+        ])
+    });
     let id = ctx.id("args");
     let out = ctx.run(&b, &id);
     out.success();
@@ -48,13 +59,26 @@ fn env_is_exactly_the_config_plus_home() {
     });
     out.success();
     // runc adds HOME from /etc/passwd when the config has none.
-    assert_eq!(out.lines(), ["EMPTY=", "FOO=bar baz", "HOME=/root", "PATH=/bin", "PWD=/", "SHLVL=1"], "{out}");
+    assert_eq!(
+        out.lines(),
+        [
+            "EMPTY=",
+            "FOO=bar baz",
+            "HOME=/root",
+            "PATH=/bin",
+            "PWD=/",
+            "SHLVL=1"
+        ],
+        "{out}"
+    );
 }
 
 #[test]
 fn env_home_from_config_wins() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "echo $HOME", |c| c["process"]["env"] = json!(["PATH=/bin", "HOME=/custom"]));
+    let out = run_with(&ctx, "echo $HOME", |c| {
+        c["process"]["env"] = json!(["PATH=/bin", "HOME=/custom"])
+    });
     out.success();
     assert_eq!(out.stdout, "/custom\n");
 }
@@ -68,29 +92,56 @@ fn cwd_is_entered_and_created_if_missing() {
     let out = ctx.run(&b, &id);
     out.success();
     assert_eq!(out.stdout, "/work/new/deep\n");
-    assert_eq!(fs::read_to_string(b.rootfs().join("work/new/deep/rel.txt")).unwrap(), "here\n");
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("work/new/deep/rel.txt")).unwrap(),
+        "here\n"
+    );
 }
 
 #[test]
 fn user_uid_gid_additional_gids() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "id; grep -E '^(Uid|Gid|Groups):' /proc/self/status", |c| {
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000]});
-    });
+    let out = run_with(
+        &ctx,
+        "id; grep -E '^(Uid|Gid|Groups):' /proc/self/status",
+        |c| {
+            c["process"]["user"] =
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000]});
+        },
+    );
     out.success();
     let l = out.lines();
-    assert_eq!(l[0], "uid=1000(user) gid=1000(user) groups=2000(extra),3000", "{out}");
-    assert_eq!(field(&out.stdout, "Uid:").unwrap().split_whitespace().collect::<Vec<_>>(), ["1000"; 4]);
-    assert_eq!(field(&out.stdout, "Gid:").unwrap().split_whitespace().collect::<Vec<_>>(), ["1000"; 4]);
+    assert_eq!(
+        l[0], "uid=1000(user) gid=1000(user) groups=2000(extra),3000",
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "Uid:")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["1000"; 4]
+    );
+    assert_eq!(
+        field(&out.stdout, "Gid:")
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["1000"; 4]
+    );
     assert_eq!(field(&out.stdout, "Groups:").unwrap(), "2000 3000");
 }
 
 #[test]
 fn user_without_additional_gids_has_no_groups() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "grep -E '^Groups:' /proc/self/status; id -u; id -g", |c| {
-        c["process"]["user"] = json!({"uid": 1, "gid": 1});
-    });
+    let out = run_with(
+        &ctx,
+        "grep -E '^Groups:' /proc/self/status; id -u; id -g",
+        |c| {
+            c["process"]["user"] = json!({"uid": 1, "gid": 1});
+        },
+    );
     out.success();
     assert_eq!(field(&out.stdout, "Groups:"), Some(""), "{out}");
     assert_eq!(out.lines()[1..], ["1", "1"]);
@@ -99,7 +150,9 @@ fn user_without_additional_gids_has_no_groups() {
 #[test]
 fn umask() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "umask; touch /tmp/f; stat -c %a /tmp/f", |c| c["process"]["user"]["umask"] = json!(0o027));
+    let out = run_with(&ctx, "umask; touch /tmp/f; stat -c %a /tmp/f", |c| {
+        c["process"]["user"]["umask"] = json!(0o027)
+    });
     out.success();
     assert_eq!(out.lines(), ["0027", "640"], "{out}");
 }
@@ -115,17 +168,29 @@ fn default_umask_is_0022() {
 #[test]
 fn rlimits() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "grep -E '^Max (open files|processes|core file size)' /proc/self/limits", |c| {
-        c["process"]["rlimits"] = json!([
-            {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000},
-            {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
-            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
-        ]);
-    });
+    let out = run_with(
+        &ctx,
+        "grep -E '^Max (open files|processes|core file size)' /proc/self/limits",
+        |c| {
+            c["process"]["rlimits"] = json!([
+                {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000},
+                {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+            ]);
+        },
+    );
     out.success();
     let row = |name: &str| -> Vec<String> {
-        let l = out.lines().into_iter().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name}: {out}"));
-        l[name.len()..].split_whitespace().take(2).map(String::from).collect()
+        let l = out
+            .lines()
+            .into_iter()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {out}"));
+        l[name.len()..]
+            .split_whitespace()
+            .take(2)
+            .map(String::from)
+            .collect()
     };
     assert_eq!(row("Max open files"), ["1000", "2000"]);
     assert_eq!(row("Max processes"), ["300", "400"]);
@@ -135,7 +200,9 @@ fn rlimits() {
 #[test]
 fn oom_score_adj() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "cat /proc/self/oom_score_adj", |c| c["process"]["oomScoreAdj"] = json!(512));
+    let out = run_with(&ctx, "cat /proc/self/oom_score_adj", |c| {
+        c["process"]["oomScoreAdj"] = json!(512)
+    });
     out.success();
     assert_eq!(out.stdout, "512\n");
 }
@@ -144,9 +211,15 @@ fn oom_score_adj() {
 fn no_new_privileges() {
     let ctx = Ctx::new();
     for (nnp, want) in [(true, "1"), (false, "0")] {
-        let out = run_with(&ctx, "grep NoNewPrivs /proc/self/status", |c| c["process"]["noNewPrivileges"] = json!(nnp));
+        let out = run_with(&ctx, "grep NoNewPrivs /proc/self/status", |c| {
+            c["process"]["noNewPrivileges"] = json!(nnp)
+        });
         out.success();
-        assert_eq!(field(&out.stdout, "NoNewPrivs:"), Some(want), "noNewPrivileges {nnp}: {out}");
+        assert_eq!(
+            field(&out.stdout, "NoNewPrivs:"),
+            Some(want),
+            "noNewPrivileges {nnp}: {out}"
+        );
     }
 }
 
@@ -164,8 +237,16 @@ fn capabilities_as_root() {
     assert_eq!(field(&out.stdout, "CapBnd:"), Some(&mask[..]), "{out}");
     assert_eq!(field(&out.stdout, "CapEff:"), Some(&mask[..]), "{out}");
     assert_eq!(field(&out.stdout, "CapPrm:"), Some(&mask[..]), "{out}");
-    assert_eq!(field(&out.stdout, "CapInh:"), Some("0000000000000000"), "{out}");
-    assert_eq!(field(&out.stdout, "CapAmb:"), Some("0000000000000000"), "{out}");
+    assert_eq!(
+        field(&out.stdout, "CapInh:"),
+        Some("0000000000000000"),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "CapAmb:"),
+        Some("0000000000000000"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -173,7 +254,13 @@ fn capabilities_of_a_non_root_user_with_ambient() {
     // For a non-root user without file capabilities, exec keeps exactly
     // the ambient set as permitted and effective.
     let ctx = Ctx::new();
-    let bounding = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_SETUID", "CAP_NET_BIND_SERVICE"];
+    let bounding = [
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_RAW",
+        "CAP_SETUID",
+        "CAP_NET_BIND_SERVICE",
+    ];
     let permitted = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let inheritable = ["CAP_KILL", "CAP_NET_BIND_SERVICE"];
     let ambient = ["CAP_NET_BIND_SERVICE"];
@@ -185,25 +272,53 @@ fn capabilities_of_a_non_root_user_with_ambient() {
         });
     });
     out.success();
-    assert_eq!(field(&out.stdout, "CapBnd:").map(String::from), Some(cap_mask(&bounding)), "{out}");
-    assert_eq!(field(&out.stdout, "CapInh:").map(String::from), Some(cap_mask(&inheritable)), "{out}");
-    assert_eq!(field(&out.stdout, "CapAmb:").map(String::from), Some(cap_mask(&ambient)), "{out}");
-    assert_eq!(field(&out.stdout, "CapPrm:").map(String::from), Some(cap_mask(&ambient)), "{out}");
-    assert_eq!(field(&out.stdout, "CapEff:").map(String::from), Some(cap_mask(&ambient)), "{out}");
+    assert_eq!(
+        field(&out.stdout, "CapBnd:").map(String::from),
+        Some(cap_mask(&bounding)),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "CapInh:").map(String::from),
+        Some(cap_mask(&inheritable)),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "CapAmb:").map(String::from),
+        Some(cap_mask(&ambient)),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "CapPrm:").map(String::from),
+        Some(cap_mask(&ambient)),
+        "{out}"
+    );
+    assert_eq!(
+        field(&out.stdout, "CapEff:").map(String::from),
+        Some(cap_mask(&ambient)),
+        "{out}"
+    );
 }
 
 #[test]
 fn capabilities_restrict_what_root_can_do() {
     let ctx = Ctx::new();
     // Without CAP_CHOWN, root cannot chown; with it, it can.
-    let out = run_with(&ctx, "touch /tmp/f; chown 1000 /tmp/f 2>/dev/null && echo CHOWNED || echo denied", |c| {
-        c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
-    });
+    let out = run_with(
+        &ctx,
+        "touch /tmp/f; chown 1000 /tmp/f 2>/dev/null && echo CHOWNED || echo denied",
+        |c| {
+            c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+        },
+    );
     out.success();
     assert_eq!(out.stdout, "denied\n");
-    let out = run_with(&ctx, "touch /tmp/f; chown 1000 /tmp/f && echo chowned", |c| {
-        c["process"]["capabilities"] = json!({"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]});
-    });
+    let out = run_with(
+        &ctx,
+        "touch /tmp/f; chown 1000 /tmp/f && echo chowned",
+        |c| {
+            c["process"]["capabilities"] = json!({"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]});
+        },
+    );
     out.success();
     assert_eq!(out.stdout, "chowned\n");
 }
@@ -211,10 +326,14 @@ fn capabilities_restrict_what_root_can_do() {
 #[test]
 fn personality_linux32() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "uname -m", |c| c["linux"]["personality"] = json!({"domain": "LINUX32"}));
+    let out = run_with(&ctx, "uname -m", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX32"})
+    });
     out.success();
     assert_eq!(out.stdout, "i686\n");
-    let out = run_with(&ctx, "uname -m", |c| c["linux"]["personality"] = json!({"domain": "LINUX"}));
+    let out = run_with(&ctx, "uname -m", |c| {
+        c["linux"]["personality"] = json!({"domain": "LINUX"})
+    });
     out.success();
     assert_eq!(out.stdout, format!("{}\n", std::env::consts::ARCH));
 }
@@ -222,10 +341,14 @@ fn personality_linux32() {
 #[test]
 fn io_priority() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "ionice -p $$", |c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 3}));
+    let out = run_with(&ctx, "ionice -p $$", |c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 3})
+    });
     out.success();
     assert_eq!(out.stdout, "best-effort: prio 3\n");
-    let out = run_with(&ctx, "ionice -p $$", |c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    let out = run_with(&ctx, "ionice -p $$", |c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0})
+    });
     out.success();
     assert_eq!(out.stdout, "idle\n");
 }
@@ -233,9 +356,13 @@ fn io_priority() {
 #[test]
 fn scheduler_batch_with_nice() {
     let ctx = Ctx::new();
-    let out = run_with(&ctx, "grep -E '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat", |c| {
-        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
-    });
+    let out = run_with(
+        &ctx,
+        "grep -E '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat",
+        |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+        },
+    );
     out.success();
     let policy = out.lines()[0].split(':').nth(1).unwrap().trim().to_string();
     assert_eq!(policy, "3", "SCHED_BATCH is policy 3: {out}");
@@ -256,12 +383,20 @@ fn preserve_fds() {
     let f4 = fs::File::open(&leaked).unwrap();
     let (fd3, fd4) = (f3.as_raw_fd(), f4.as_raw_fd());
     let mut c = ctx.cmd();
-    c.arg("run").arg("--preserve-fds").arg("1").arg("--bundle").arg(b.path()).arg(&id);
+    c.arg("run")
+        .arg("--preserve-fds")
+        .arg("1")
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id);
     // SAFETY: only fcntl/dup2 between fork and exec. Copy to high fds
     // first: dup2(3, 3) would keep O_CLOEXEC.
     unsafe {
         c.pre_exec(move || {
-            let (a, b) = (libc::fcntl(fd3, libc::F_DUPFD_CLOEXEC, 100), libc::fcntl(fd4, libc::F_DUPFD_CLOEXEC, 100));
+            let (a, b) = (
+                libc::fcntl(fd3, libc::F_DUPFD_CLOEXEC, 100),
+                libc::fcntl(fd4, libc::F_DUPFD_CLOEXEC, 100),
+            );
             if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -273,9 +408,15 @@ fn preserve_fds() {
     let l = out.lines();
     assert_eq!(l[0], "passed through fd 3", "{out}");
     // 0 1 2 3, plus the fd ls uses to read the directory.
-    let fds: Vec<u32> = l[1].split_whitespace().map(|s| s.parse().unwrap()).collect();
+    let fds: Vec<u32> = l[1]
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
     assert!(fds.starts_with(&[0, 1, 2, 3]) && fds.len() <= 5, "{out}");
-    assert!(!out.stdout.contains("LEAKED"), "fd 4 of the caller leaked into the container: {out}");
+    assert!(
+        !out.stdout.contains("LEAKED"),
+        "fd 4 of the caller leaked into the container: {out}"
+    );
 }
 
 #[test]
@@ -284,7 +425,8 @@ fn no_caller_fds_leak_without_preserve_fds() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("f");
     fs::write(&p, "secret\n").unwrap();
-    let b = Bundle::sh("for f in 3 4 5 6 7 8 9; do cat <&$f 2>/dev/null && echo LEAKED-$f; done; true");
+    let b =
+        Bundle::sh("for f in 3 4 5 6 7 8 9; do cat <&$f 2>/dev/null && echo LEAKED-$f; done; true");
     let id = ctx.id("nofds");
     let f = fs::File::open(&p).unwrap();
     let fd = f.as_raw_fd();

@@ -19,7 +19,13 @@ impl HostMount {
         let p = CString::new(at.to_str().unwrap()).unwrap();
         // SAFETY: mount(2) with valid C strings.
         let r = unsafe { libc::mount(t.as_ptr(), p.as_ptr(), t.as_ptr(), 0, std::ptr::null()) };
-        assert_eq!(r, 0, "mount tmpfs on {}: {}", at.display(), std::io::Error::last_os_error());
+        assert_eq!(
+            r,
+            0,
+            "mount tmpfs on {}: {}",
+            at.display(),
+            std::io::Error::last_os_error()
+        );
         HostMount(at.to_path_buf())
     }
 
@@ -28,8 +34,26 @@ impl HostMount {
         let p = CString::new(at.to_str().unwrap()).unwrap();
         // SAFETY: mount(2) with valid C strings.
         unsafe {
-            assert_eq!(libc::mount(p.as_ptr(), p.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()), 0);
-            assert_eq!(libc::mount(std::ptr::null(), p.as_ptr(), std::ptr::null(), libc::MS_SHARED, std::ptr::null()), 0);
+            assert_eq!(
+                libc::mount(
+                    p.as_ptr(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null()
+                ),
+                0
+            );
+            assert_eq!(
+                libc::mount(
+                    std::ptr::null(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_SHARED,
+                    std::ptr::null()
+                ),
+                0
+            );
         }
         HostMount(at.to_path_buf())
     }
@@ -45,7 +69,10 @@ impl Drop for HostMount {
 
 fn mountinfo_line<'a>(mountinfo: &'a str, mountpoint: &str) -> Option<&'a str> {
     // The last mount on a mountpoint is the visible one.
-    mountinfo.lines().filter(|l| l.split_whitespace().nth(4) == Some(mountpoint)).last()
+    mountinfo
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(mountpoint))
+        .last()
 }
 
 #[test]
@@ -58,7 +85,9 @@ fn mounts_are_made_in_config_order() {
     let mut b = Bundle::sh("cat /mnt/o/f; cat /mnt/t/sub/g; grep -E ' /mnt/(o|t)' /proc/self/mountinfo | awk '{print $5}'");
     // Two mounts on one destination: the later one is on top. A bind into
     // a tmpfs needs the tmpfs first.
-    b.add_mount(json!({"destination": "/mnt/o", "type": "bind", "source": a.path(), "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/mnt/o", "type": "bind", "source": a.path(), "options": ["bind"]}),
+    );
     b.add_mount(json!({"destination": "/mnt/o", "type": "bind", "source": bdir.path(), "options": ["bind"]}));
     b.add_mount(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
     fs::write(a.path().join("g"), "in-tmpfs\n").unwrap();
@@ -69,7 +98,11 @@ fn mounts_are_made_in_config_order() {
     let l = out.lines();
     assert_eq!(l[0], "second", "{out}");
     assert_eq!(l[1], "in-tmpfs", "{out}");
-    assert_eq!(l[2..], ["/mnt/o", "/mnt/o", "/mnt/t", "/mnt/t/sub"], "{out}");
+    assert_eq!(
+        l[2..],
+        ["/mnt/o", "/mnt/o", "/mnt/t", "/mnt/t/sub"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -83,7 +116,10 @@ fn bind_mount_of_a_host_dir_is_writable() {
     let out = ctx.run(&b, &id);
     out.success();
     assert_eq!(out.stdout, "from host\n");
-    assert_eq!(fs::read_to_string(d.path().join("out")).unwrap(), "from container\n");
+    assert_eq!(
+        fs::read_to_string(d.path().join("out")).unwrap(),
+        "from container\n"
+    );
 }
 
 #[test]
@@ -95,12 +131,20 @@ fn bind_versus_rbind_of_a_dir_with_a_submount() {
     let _m = HostMount::tmpfs(&d.path().join("sub"));
     fs::write(d.path().join("sub/on"), "on the submount\n").unwrap();
     let mut b = Bundle::sh("cat /r/sub/on; cat /b/sub/under; ls /b/sub");
-    b.add_mount(json!({"destination": "/r", "type": "bind", "source": d.path(), "options": ["rbind"]}));
-    b.add_mount(json!({"destination": "/b", "type": "bind", "source": d.path(), "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/r", "type": "bind", "source": d.path(), "options": ["rbind"]}),
+    );
+    b.add_mount(
+        json!({"destination": "/b", "type": "bind", "source": d.path(), "options": ["bind"]}),
+    );
     let id = ctx.id("rbind");
     let out = ctx.run(&b, &id);
     out.success();
-    assert_eq!(out.lines(), ["on the submount", "under the mount", "under"], "rbind carries submounts, bind does not: {out}");
+    assert_eq!(
+        out.lines(),
+        ["on the submount", "under the mount", "under"],
+        "rbind carries submounts, bind does not: {out}"
+    );
 }
 
 #[test]
@@ -110,7 +154,9 @@ fn bind_mount_of_a_file() {
     let f = d.path().join("file.txt");
     fs::write(&f, "a bound file\n").unwrap();
     let mut b = Bundle::sh("cat /etc/bound.txt; echo appended >> /etc/bound.txt; test -f /etc/bound.txt && echo is-file");
-    b.add_mount(json!({"destination": "/etc/bound.txt", "type": "bind", "source": f, "options": ["bind"]}));
+    b.add_mount(
+        json!({"destination": "/etc/bound.txt", "type": "bind", "source": f, "options": ["bind"]}),
+    );
     let id = ctx.id("bindfile");
     let out = ctx.run(&b, &id);
     out.success();
@@ -132,9 +178,18 @@ fn read_only_bind_mount() {
     let out = ctx.run(&b, &id);
     out.success();
     assert_eq!(out.lines()[0], "unchanged");
-    assert!(!out.stdout.contains("WROTE") && !out.stdout.contains("CREATED"), "{out}");
-    assert!(out.lines().last().unwrap().split(',').any(|o| o == "ro"), "{out}");
-    assert_eq!(fs::read_to_string(d.path().join("keep")).unwrap(), "unchanged\n");
+    assert!(
+        !out.stdout.contains("WROTE") && !out.stdout.contains("CREATED"),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().split(',').any(|o| o == "ro"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_to_string(d.path().join("keep")).unwrap(),
+        "unchanged\n"
+    );
     assert!(!d.path().join("new").exists());
 }
 
@@ -175,7 +230,10 @@ fn rootfs_propagation_private() {
     let out = ctx.run(&b, &id);
     out.success();
     let root = mountinfo_line(&out.stdout, "/").expect("a / line");
-    assert!(!root.contains(" shared:") && !root.contains(" master:"), "/ should be private: {root}");
+    assert!(
+        !root.contains(" shared:") && !root.contains(" master:"),
+        "/ should be private: {root}"
+    );
 }
 
 #[test]
@@ -209,14 +267,19 @@ fn readonly_root_with_writable_tmpfs() {
     out.success();
     assert!(!out.stdout.contains("ROOT-WRITABLE"), "{out}");
     assert_eq!(out.lines()[0], "ok");
-    assert!(out.lines().last().unwrap().split(',').any(|o| o == "ro"), "/ is not mounted ro: {out}");
+    assert!(
+        out.lines().last().unwrap().split(',').any(|o| o == "ro"),
+        "/ is not mounted ro: {out}"
+    );
     assert!(!b.rootfs().join("newfile").exists());
 }
 
 #[test]
 fn default_devices() {
     let ctx = Ctx::new();
-    let out = ctx.run_sh("for d in null zero full random urandom tty; do stat -c '%n %F %a %t %T' /dev/$d; done");
+    let out = ctx.run_sh(
+        "for d in null zero full random urandom tty; do stat -c '%n %F %a %t %T' /dev/$d; done",
+    );
     out.success();
     let want = [
         "/dev/null character special file 666 1 3",
@@ -234,17 +297,28 @@ fn default_devices_work() {
     let ctx = Ctx::new();
     let out = ctx.run_sh("echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | od -An -tx1; head -c 8 /dev/urandom | wc -c; echo x > /dev/full 2>/dev/null || echo full-fails");
     out.success();
-    assert_eq!(out.lines().iter().map(|l| l.trim()).collect::<Vec<_>>(), ["null-ok", "00 00 00 00", "8", "full-fails"], "{out}");
+    assert_eq!(
+        out.lines().iter().map(|l| l.trim()).collect::<Vec<_>>(),
+        ["null-ok", "00 00 00 00", "8", "full-fails"],
+        "{out}"
+    );
 }
 
 #[test]
 fn dev_symlinks() {
     let ctx = Ctx::new();
-    let out = ctx.run_sh("for l in ptmx fd stdin stdout stderr; do echo $l $(readlink /dev/$l); done");
+    let out =
+        ctx.run_sh("for l in ptmx fd stdin stdout stderr; do echo $l $(readlink /dev/$l); done");
     out.success();
     assert_eq!(
         out.lines(),
-        ["ptmx pts/ptmx", "fd /proc/self/fd", "stdin /proc/self/fd/0", "stdout /proc/self/fd/1", "stderr /proc/self/fd/2"],
+        [
+            "ptmx pts/ptmx",
+            "fd /proc/self/fd",
+            "stdin /proc/self/fd/0",
+            "stdout /proc/self/fd/1",
+            "stderr /proc/self/fd/2"
+        ],
         "{out}"
     );
 }
@@ -252,7 +326,8 @@ fn dev_symlinks() {
 #[test]
 fn linux_devices_node_with_owner_and_mode() {
     let ctx = Ctx::new();
-    let mut b = Bundle::sh("stat -c '%F %a %t %T %u %g' /dev/mydev; stat -c '%F %t %T' /dev/sub/blk");
+    let mut b =
+        Bundle::sh("stat -c '%F %a %t %T %u %g' /dev/mydev; stat -c '%F %t %T' /dev/sub/blk");
     b.edit(|c| {
         c["linux"]["devices"] = json!([
             {"path": "/dev/mydev", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 1000, "gid": 2000},
@@ -262,7 +337,14 @@ fn linux_devices_node_with_owner_and_mode() {
     let id = ctx.id("devices");
     let out = ctx.run(&b, &id);
     out.success();
-    assert_eq!(out.lines(), ["character special file 640 1 3 1000 2000", "block special file 7 c8"], "{out}");
+    assert_eq!(
+        out.lines(),
+        [
+            "character special file 640 1 3 1000 2000",
+            "block special file 7 c8"
+        ],
+        "{out}"
+    );
 }
 
 #[test]
@@ -292,14 +374,21 @@ fn masked_paths() {
     fs::create_dir(b.rootfs().join("etc/secretdir")).unwrap();
     fs::write(b.rootfs().join("etc/secretdir/inner"), "x").unwrap();
     b.edit(|c| {
-        c["linux"]["maskedPaths"].as_array_mut().unwrap().extend([json!("/etc/secret.txt"), json!("/etc/secretdir"), json!("/no/such/path")]);
+        c["linux"]["maskedPaths"].as_array_mut().unwrap().extend([
+            json!("/etc/secret.txt"),
+            json!("/etc/secretdir"),
+            json!("/no/such/path"),
+        ]);
     });
     let id = ctx.id("masked");
     let out = ctx.run(&b, &id);
     out.success();
     assert_eq!(out.lines(), ["[]", "[]", "[0]"], "{out}");
     // The host files are untouched.
-    assert_eq!(fs::read_to_string(b.rootfs().join("etc/secret.txt")).unwrap(), "top secret\n");
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("etc/secret.txt")).unwrap(),
+        "top secret\n"
+    );
 }
 
 #[test]
@@ -311,7 +400,12 @@ fn readonly_paths() {
     );
     fs::create_dir(b.rootfs().join("etc/rodir")).unwrap();
     fs::write(b.rootfs().join("etc/rodir/f"), "readable\n").unwrap();
-    b.edit(|c| c["linux"]["readonlyPaths"].as_array_mut().unwrap().push(json!("/etc/rodir")));
+    b.edit(|c| {
+        c["linux"]["readonlyPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("/etc/rodir"))
+    });
     let id = ctx.id("ropaths");
     let out = ctx.run(&b, &id);
     out.success();
@@ -325,13 +419,24 @@ fn sysctls_in_new_namespaces() {
     let host_shm = fs::read_to_string("/proc/sys/kernel/shmmax").unwrap();
     let want_fwd = if host_fwd.trim() == "1" { "0" } else { "1" };
     let mut b = Bundle::sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax");
-    b.edit(|c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want_fwd, "kernel.shmmax": "123456789"}));
+    b.edit(|c| {
+        c["linux"]["sysctl"] =
+            json!({"net.ipv4.ip_forward": want_fwd, "kernel.shmmax": "123456789"})
+    });
     let id = ctx.id("sysctl");
     let out = ctx.run(&b, &id);
     out.success();
     assert_eq!(out.lines(), [want_fwd, "123456789"], "{out}");
-    assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd, "host sysctl changed");
-    assert_eq!(fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(), host_shm, "host sysctl changed");
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd,
+        "host sysctl changed"
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/shmmax").unwrap(),
+        host_shm,
+        "host sysctl changed"
+    );
 }
 
 #[test]
@@ -351,12 +456,22 @@ fn no_pivot() {
     let b = Bundle::sh("ls /; cat /etc/hostname; echo ok > /tmp/w && cat /tmp/w");
     let id = ctx.id("nopivot");
     let mut c = ctx.cmd();
-    c.arg("run").arg("--no-pivot").arg("--bundle").arg(b.path()).arg(&id);
+    c.arg("run")
+        .arg("--no-pivot")
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&id);
     let out = run_cmd(&mut c, CMD_TIMEOUT);
     out.success();
-    assert!(out.stdout.contains("bin\n") && out.stdout.contains("rootfs\nok\n"), "{out}");
+    assert!(
+        out.stdout.contains("bin\n") && out.stdout.contains("rootfs\nok\n"),
+        "{out}"
+    );
     assert!(!out.stdout.contains("rootfs\n\n"));
-    assert_eq!(fs::read_to_string(b.rootfs().join("tmp/w")).unwrap(), "ok\n");
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("tmp/w")).unwrap(),
+        "ok\n"
+    );
     ctx.assert_no_leftovers(&id);
 }
 
@@ -367,7 +482,14 @@ fn proc_and_sys_are_mounted() {
     out.success();
     assert_eq!(
         out.lines(),
-        ["/proc proc", "/dev tmpfs", "/dev/pts devpts", "/dev/shm tmpfs", "/dev/mqueue mqueue", "/sys sysfs"],
+        [
+            "/proc proc",
+            "/dev tmpfs",
+            "/dev/pts devpts",
+            "/dev/shm tmpfs",
+            "/dev/mqueue mqueue",
+            "/sys sysfs"
+        ],
         "{out}"
     );
 }

@@ -17,10 +17,23 @@ fn both(ctx: &Ctx, b: &Bundle, tag: &str) -> (Out, Out) {
     let runc_root = tempfile::tempdir().unwrap();
     let rid = format!("runc-{id}");
     let mut c = Command::new(RUNC);
-    c.arg("--root").arg(runc_root.path()).arg("run").arg("--bundle").arg(b.path()).arg(&rid);
+    c.arg("--root")
+        .arg(runc_root.path())
+        .arg("run")
+        .arg("--bundle")
+        .arg(b.path())
+        .arg(&rid);
     let mut theirs = run_cmd(&mut c, CMD_TIMEOUT);
     // runc run in the foreground deletes on exit; make sure anyway.
-    let _ = run_cmd(Command::new(RUNC).arg("--root").arg(runc_root.path()).arg("delete").arg("--force").arg(&rid), CMD_TIMEOUT);
+    let _ = run_cmd(
+        Command::new(RUNC)
+            .arg("--root")
+            .arg(runc_root.path())
+            .arg("delete")
+            .arg("--force")
+            .arg(&rid),
+        CMD_TIMEOUT,
+    );
     ours.stdout = ours.stdout.replace(&id, "ID");
     theirs.stdout = theirs.stdout.replace(&rid, "ID");
     (ours, theirs)
@@ -30,13 +43,22 @@ fn both(ctx: &Ctx, b: &Bundle, tag: &str) -> (Out, Out) {
 fn same(ctx: &Ctx, b: &Bundle, tag: &str) {
     let (ours, theirs) = both(ctx, b, tag);
     assert_eq!(theirs.code, 0, "runc failed: {theirs}");
-    assert_eq!(ours.code, theirs.code, "exit codes differ\nonggi: {ours}\nrunc: {theirs}");
+    assert_eq!(
+        ours.code, theirs.code,
+        "exit codes differ\nonggi: {ours}\nrunc: {theirs}"
+    );
     let (o, t) = (ours.lines(), theirs.lines());
     let diff: Vec<String> = (0..o.len().max(t.len()))
         .filter(|i| o.get(*i) != t.get(*i))
         .map(|i| format!("line {i}: onggi {:?} / runc {:?}", o.get(i), t.get(i)))
         .collect();
-    assert!(diff.is_empty(), "onggi and runc differ:\n{}\n--- onggi ---\n{}--- runc ---\n{}", diff.join("\n"), ours.stdout, theirs.stdout);
+    assert!(
+        diff.is_empty(),
+        "onggi and runc differ:\n{}\n--- onggi ---\n{}--- runc ---\n{}",
+        diff.join("\n"),
+        ours.stdout,
+        theirs.stdout
+    );
 }
 
 const BASIC: &str = "id; hostname; grep -E '^Cap|NoNewPrivs' /proc/self/status; ls /dev; \
@@ -136,7 +158,8 @@ fn same_as_runc_masked_and_readonly_paths() {
 fn same_as_runc_namespaces_view() {
     let ctx = Ctx::new();
     // (runc 1.1.5 ignores domainname: it is tested in runtime_namespaces.)
-    let mut b = Bundle::sh("hostname; ls /sys/class/net; echo $$; cat /proc/self/cgroup | cut -d: -f2-");
+    let mut b =
+        Bundle::sh("hostname; ls /sys/class/net; echo $$; cat /proc/self/cgroup | cut -d: -f2-");
     b.edit(|c| {
         c["hostname"] = json!("compat");
     });
@@ -150,6 +173,9 @@ fn same_as_runc_exit_codes() {
         let mut b = Bundle::sh(script);
         b.remove_ns("pid");
         let (ours, theirs) = both(&ctx, &b, "code");
-        assert_eq!(ours.code, theirs.code, "{script}\nonggi: {ours}\nrunc: {theirs}");
+        assert_eq!(
+            ours.code, theirs.code,
+            "{script}\nonggi: {ours}\nrunc: {theirs}"
+        );
     }
 }

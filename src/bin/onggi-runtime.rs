@@ -30,7 +30,7 @@ struct Cli {
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Rootless mode: auto, true or false
-    #[arg(long, global = true, default_value = "auto")]
+    #[arg(long, default_value = "auto")]
     rootless: String,
     #[command(subcommand)]
     command: Command,
@@ -176,7 +176,7 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
         /// A config for running without root
-        #[arg(long)]
+        #[arg(long = "rootless", id = "spec_rootless")]
         rootless: bool,
     },
     /// Print the features this runtime implements as JSON

@@ -54,13 +54,17 @@ impl Out {
         assert_eq!(self.code, 1, "expected exit status 1: {self}");
         let err = self.stderr.to_lowercase();
         for w in words {
-            assert!(err.contains(&w.to_lowercase()), "stderr should mention {w:?}: {self}");
+            assert!(
+                err.contains(&w.to_lowercase()),
+                "stderr should mention {w:?}: {self}"
+            );
         }
         self
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
     }
 
     pub fn lines(&self) -> Vec<&str> {
@@ -70,7 +74,11 @@ impl Out {
 
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout ---\n{}--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -103,7 +111,9 @@ pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> Out {
         std::thread::sleep(Duration::from_millis(5));
     };
     use std::os::unix::process::ExitStatusExt;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Out {
         code,
         stdout: String::from_utf8_lossy(&fs::read(&out_p).unwrap_or_default()).into_owned(),
@@ -134,14 +144,21 @@ extern "C" fn remove_master() {
 fn master() -> &'static Master {
     static M: OnceLock<Master> = OnceLock::new();
     M.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("onggi-rt-master").tempdir().expect("tempdir").keep();
+        let dir = tempfile::Builder::new()
+            .prefix("onggi-rt-master")
+            .tempdir()
+            .expect("tempdir")
+            .keep();
         MASTER_DIR.set(dir.clone()).ok();
         // SAFETY: registering a plain extern "C" function.
         unsafe { libc::atexit(remove_master) };
         let busybox = dir.join("busybox");
         fs::copy(BUSYBOX, &busybox).expect("copy busybox");
         fs::set_permissions(&busybox, fs::Permissions::from_mode(0o755)).expect("chmod");
-        let list = Command::new(BUSYBOX).arg("--list").output().expect("busybox --list");
+        let list = Command::new(BUSYBOX)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         let applets = String::from_utf8_lossy(&list.stdout)
             .lines()
             .map(|s| s.trim().to_string())
@@ -156,7 +173,18 @@ fn master() -> &'static Master {
 /// a user namespace can read it.
 pub fn make_rootfs(rootfs: &Path) {
     let m = master();
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/user", "var", "mnt"] {
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "proc",
+        "sys",
+        "dev",
+        "root",
+        "home/user",
+        "var",
+        "mnt",
+    ] {
         fs::create_dir_all(rootfs.join(d)).expect("mkdir in rootfs");
     }
     let bb = rootfs.join("bin/busybox");
@@ -180,7 +208,8 @@ pub fn make_rootfs(rootfs: &Path) {
     )
     .expect("group");
     fs::write(rootfs.join("etc/hostname"), "rootfs\n").expect("hostname");
-    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod /tmp");
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .expect("chmod /tmp");
 }
 
 /// What the config generator was: `onggi-runtime spec`, or `runc spec` if
@@ -192,20 +221,40 @@ pub fn default_config() -> Value {
     static C: OnceLock<Value> = OnceLock::new();
     C.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = run_cmd(Command::new(runtime()).arg("spec").arg("--bundle").arg(dir.path()), CMD_TIMEOUT);
+        let out = run_cmd(
+            Command::new(runtime())
+                .arg("spec")
+                .arg("--bundle")
+                .arg(dir.path()),
+            CMD_TIMEOUT,
+        );
         let path = dir.path().join("config.json");
         if out.ok() && path.exists() {
             SPEC_SOURCE.set("onggi-runtime spec").ok();
-            return serde_json::from_slice(&fs::read(&path).expect("read spec")).expect("spec is JSON");
+            return serde_json::from_slice(&fs::read(&path).expect("read spec"))
+                .expect("spec is JSON");
         }
-        eprintln!("WARNING: `onggi-runtime spec` failed, the harness falls back to `runc spec`: {out}");
+        eprintln!(
+            "WARNING: `onggi-runtime spec` failed, the harness falls back to `runc spec`: {out}"
+        );
         let _ = fs::remove_file(&path);
-        run_cmd(Command::new(RUNC).arg("spec").arg("--bundle").arg(dir.path()), CMD_TIMEOUT).success();
+        run_cmd(
+            Command::new(RUNC)
+                .arg("spec")
+                .arg("--bundle")
+                .arg(dir.path()),
+            CMD_TIMEOUT,
+        )
+        .success();
         SPEC_SOURCE.set("runc spec").ok();
-        let mut v: Value = serde_json::from_slice(&fs::read(&path).expect("read runc spec")).expect("runc spec is JSON");
+        let mut v: Value = serde_json::from_slice(&fs::read(&path).expect("read runc spec"))
+            .expect("runc spec is JSON");
         v["ociVersion"] = json!("1.3.0");
         // onggi's default has the cgroup namespace, as runc 1.2+ does.
-        v["linux"]["namespaces"].as_array_mut().expect("namespaces").push(json!({"type": "cgroup"}));
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .push(json!({"type": "cgroup"}));
         v
     })
     .clone()
@@ -225,7 +274,10 @@ impl Bundle {
     /// Busybox rootfs; config from `spec` with terminal off, a writable
     /// root, and `sh -c true` as the process.
     pub fn new() -> Bundle {
-        let dir = tempfile::Builder::new().prefix("onggi-rt-bundle").tempdir().expect("bundle dir");
+        let dir = tempfile::Builder::new()
+            .prefix("onggi-rt-bundle")
+            .tempdir()
+            .expect("bundle dir");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod bundle");
         make_rootfs(&dir.path().join("rootfs"));
         let mut config = default_config();
@@ -265,7 +317,11 @@ impl Bundle {
     /// Write `config` to config.json. Every mutator calls it; tests that
     /// edit `config` directly call it themselves.
     pub fn save(&self) {
-        fs::write(self.config_path(), serde_json::to_string_pretty(&self.config).expect("json")).expect("write config");
+        fs::write(
+            self.config_path(),
+            serde_json::to_string_pretty(&self.config).expect("json"),
+        )
+        .expect("write config");
     }
 
     /// Edit the config and save it.
@@ -278,14 +334,20 @@ impl Bundle {
     pub fn namespaces(&self) -> Vec<String> {
         self.config["linux"]["namespaces"]
             .as_array()
-            .map(|a| a.iter().filter_map(|n| n["type"].as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n["type"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Add (or replace) a namespace entry.
     pub fn add_ns(&mut self, ns: Value) -> &mut Self {
         let typ = ns["type"].clone();
-        let arr = self.config["linux"]["namespaces"].as_array_mut().expect("namespaces");
+        let arr = self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces");
         arr.retain(|n| n["type"] != typ);
         arr.push(ns);
         self.save();
@@ -293,13 +355,19 @@ impl Bundle {
     }
 
     pub fn remove_ns(&mut self, typ: &str) -> &mut Self {
-        self.config["linux"]["namespaces"].as_array_mut().expect("namespaces").retain(|n| n["type"] != typ);
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .retain(|n| n["type"] != typ);
         self.save();
         self
     }
 
     pub fn add_mount(&mut self, m: Value) -> &mut Self {
-        self.config["mounts"].as_array_mut().expect("mounts").push(m);
+        self.config["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(m);
         self.save();
         self
     }
@@ -316,7 +384,10 @@ impl Bundle {
         if !self.config["hooks"][kind].is_array() {
             self.config["hooks"][kind] = json!([]);
         }
-        self.config["hooks"][kind].as_array_mut().expect("hooks").push(hook);
+        self.config["hooks"][kind]
+            .as_array_mut()
+            .expect("hooks")
+            .push(hook);
         self.save();
         self
     }
@@ -331,7 +402,10 @@ impl Default for Bundle {
 /// A host directory the container can write into (0777, so mapped users
 /// can too).
 pub fn shared_dir() -> tempfile::TempDir {
-    let d = tempfile::Builder::new().prefix("onggi-rt-shared").tempdir().expect("shared dir");
+    let d = tempfile::Builder::new()
+        .prefix("onggi-rt-shared")
+        .tempdir()
+        .expect("shared dir");
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o777)).expect("chmod shared");
     d
 }
@@ -354,8 +428,16 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new() -> Ctx {
-        let root = tempfile::Builder::new().prefix("onggi-rt-root").tempdir().expect("state root");
-        Ctx { root, ids: RefCell::new(Vec::new()), pids: RefCell::new(Vec::new()), cgroups: RefCell::new(Vec::new()) }
+        let root = tempfile::Builder::new()
+            .prefix("onggi-rt-root")
+            .tempdir()
+            .expect("state root");
+        Ctx {
+            root,
+            ids: RefCell::new(Vec::new()),
+            pids: RefCell::new(Vec::new()),
+            cgroups: RefCell::new(Vec::new()),
+        }
     }
 
     /// A fresh unique id (pid + counter + tag), remembered for cleanup.
@@ -465,7 +547,10 @@ impl Ctx {
             if s == want {
                 return;
             }
-            assert!(Instant::now() < deadline, "container {id} is {s}, not {want}, after {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "container {id} is {s}, not {want}, after {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -556,7 +641,10 @@ impl Drop for Ctx {
         if !problems.is_empty() && !std::thread::panicking() {
             panic!("cleanup found leftovers:\n{}", problems.join("\n"));
         } else if !problems.is_empty() {
-            eprintln!("cleanup (after a failure) found leftovers:\n{}", problems.join("\n"));
+            eprintln!(
+                "cleanup (after a failure) found leftovers:\n{}",
+                problems.join("\n")
+            );
         }
     }
 }
@@ -595,7 +683,11 @@ pub fn own_cgroups() -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (_, ctrls, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
         if ctrls.is_empty() {
             continue; // the v2 line
         }
@@ -613,13 +705,19 @@ pub fn own_cgroups() -> Vec<(PathBuf, String)> {
 pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     own_cgroups()
         .into_iter()
-        .map(|(mnt, own)| mnt.join(own.trim_start_matches('/')).join(rel.trim_start_matches('/')))
+        .map(|(mnt, own)| {
+            mnt.join(own.trim_start_matches('/'))
+                .join(rel.trim_start_matches('/'))
+        })
         .collect()
 }
 
 /// Dirs of an absolute cgroupsPath in each hierarchy.
 pub fn cgroup_dirs_abs(abs: &str) -> Vec<PathBuf> {
-    own_cgroups().into_iter().map(|(mnt, _)| mnt.join(abs.trim_start_matches('/'))).collect()
+    own_cgroups()
+        .into_iter()
+        .map(|(mnt, _)| mnt.join(abs.trim_start_matches('/')))
+        .collect()
 }
 
 /// Kill what is in a leftover cgroup dir (one the runtime made for our
@@ -652,7 +750,9 @@ pub fn remove_cgroup(dir: &Path) {
 
 /// The line of `text` starting with `key` (e.g. "CapEff:"), value trimmed.
 pub fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.lines().find_map(|l| l.strip_prefix(key)).map(str::trim)
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
 }
 
 /// Capability names -> the hex mask /proc/PID/status shows.
@@ -667,13 +767,47 @@ pub fn cap_mask(names: &[&str]) -> String {
 
 pub fn cap_number(name: &str) -> Option<u32> {
     const NAMES: [&str; 41] = [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-        "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-        "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
     ];
     NAMES.iter().position(|n| *n == name).map(|p| p as u32)
 }

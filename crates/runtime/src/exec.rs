@@ -391,6 +391,7 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     }
     process::apply_privileged(&plan.process)?;
     let exe = process::resolve_executable(&plan.process)?;
+    let env = process::final_env(&plan.process);
     process::enter_cwd(&plan.process.cwd)?;
     process::cloexec_from(3 + plan.preserve_fds)?;
     let early = plan
@@ -425,5 +426,5 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
             .load()
             .map_err(|e| Error::sys("load seccomp filter", e))?;
     }
-    Err(process::exec(&exe, &plan.process))
+    Err(process::exec(&exe, &plan.process, &env))
 }

@@ -167,10 +167,10 @@ fn wait_gone(state: &ContainerState, timeout: Duration) -> bool {
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let c = match load(root, id) {
         Ok(c) => c,
-        // A state dir without state.json: a create that died half-way.
-        Err(Error::NotFound(_)) if force && root.container_dir(id).is_dir() => {
-            return root.remove(id)
-        }
+        // As runc: forcing the delete of an unknown container succeeds (a
+        // shim cleaning up may race with another delete); a state dir
+        // without state.json (a create that died half-way) is removed.
+        Err(Error::NotFound(_)) if force => return root.remove(id),
         Err(e) => return Err(e),
     };
     if c.status != Status::Stopped {

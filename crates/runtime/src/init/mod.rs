@@ -148,6 +148,7 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
 
     process::apply_privileged(&plan.process)?;
     let exe = process::resolve_executable(&plan.process)?;
+    let env = process::final_env(&plan.process);
     process::enter_cwd(&plan.process.cwd)?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
     // must happen before the user switch (as in runc). A notify filter is
@@ -182,7 +183,7 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
         Err(e) => return Err(Error::sys("open exec fifo", e)),
     };
     // From here on errors go to `start` through the fifo.
-    let err = after_barrier(plan, &exe, &state_json);
+    let err = after_barrier(plan, &exe, &env, &state_json);
     let mut f = std::fs::File::from(fifo);
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
@@ -203,7 +204,12 @@ fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
     Ok(())
 }
 
-fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) -> Error {
+fn after_barrier(
+    plan: &InitPlan,
+    exe: &std::ffi::CString,
+    env: &[std::ffi::CString],
+    state_json: &[u8],
+) -> Error {
     if !plan.start_container_hooks.is_empty() {
         let json = match serde_json::from_slice::<serde_json::Value>(state_json) {
             Ok(mut v) => {
@@ -234,5 +240,5 @@ fn after_barrier(plan: &InitPlan, exe: &std::ffi::CString, state_json: &[u8]) ->
             return Error::sys("load seccomp filter", e);
         }
     }
-    process::exec(exe, &plan.process)
+    process::exec(exe, &plan.process, env)
 }

@@ -56,6 +56,8 @@ pub struct ProcessPlan {
     pub apparmor: Option<String>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
+    /// The env has no HOME: set it from the container's /etc/passwd, as runc.
+    pub needs_home: bool,
 }
 
 fn cstring(what: &str, s: &str) -> Result<CString> {
@@ -211,6 +213,7 @@ impl ProcessPlan {
             console_size: p
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16)),
+            needs_home: !p.env().iter().flatten().any(|e| e.starts_with("HOME=")),
         })
     }
 }
@@ -410,9 +413,35 @@ pub fn set_no_new_privs() -> Result<()> {
     Ok(())
 }
 
+/// The home directory of `uid` in the container's /etc/passwd ("/" when
+/// there is none), read after pivot_root so it is the container's file.
+fn home_of(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+        })
+        .next()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// The environment to exec with: the config's, plus HOME when missing.
+pub fn final_env(plan: &ProcessPlan) -> Vec<CString> {
+    let mut env = plan.env.clone();
+    if plan.needs_home {
+        if let Ok(c) = CString::new(format!("HOME={}", home_of(plan.uid))) {
+            env.push(c);
+        }
+    }
+    env
+}
+
 /// execve; returns only on failure.
-pub fn exec(path: &CString, plan: &ProcessPlan) -> Error {
-    match nix::unistd::execve(path, &plan.args, &plan.env) {
+pub fn exec(path: &CString, plan: &ProcessPlan, env: &[CString]) -> Error {
+    match nix::unistd::execve(path, &plan.args, env) {
         Err(e) => Error::sys(format!("exec {:?}", path), e),
         Ok(never) => match never {},
     }
