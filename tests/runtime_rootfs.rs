@@ -71,8 +71,7 @@ fn mountinfo_line<'a>(mountinfo: &'a str, mountpoint: &str) -> Option<&'a str> {
     // The last mount on a mountpoint is the visible one.
     mountinfo
         .lines()
-        .filter(|l| l.split_whitespace().nth(4) == Some(mountpoint))
-        .last()
+        .rfind(|l| l.split_whitespace().nth(4) == Some(mountpoint))
 }
 
 #[test]

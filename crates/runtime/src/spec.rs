@@ -400,7 +400,8 @@ mod tests {
         let good = default_spec(false, 0, 0);
         assert!(bundle_with(good.clone()).1.is_ok());
 
-        let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit, &str)> = vec![
             (
                 "version",
                 Box::new(|v| v["ociVersion"] = "9.0.0".into()),

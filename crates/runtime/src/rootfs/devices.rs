@@ -194,14 +194,9 @@ pub fn symlinks(root: BorrowedFd, with_ptmx: bool) -> Result<()> {
     if with_ptmx {
         links.push(("pts/ptmx", "ptmx"));
     }
+    // An O_PATH fd of a directory serves as the dirfd of the *at calls.
     let dev = paths::create_in_root(root, Path::new("/dev"), Kind::Dir)
         .map_err(|e| Error::sys("create /dev", e))?;
-    let dev = paths::open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY, 0)
-        .map_err(|e| Error::sys("open /dev", e))
-        .map(|fd| {
-            drop(dev);
-            fd
-        })?;
     for (target, name) in links {
         if name == "ptmx" {
             // An existing /dev/ptmx node is replaced by the link into devpts.
@@ -214,37 +209,6 @@ pub fn symlinks(root: BorrowedFd, with_ptmx: bool) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spec_devices_override_defaults() {
-        let devs: Vec<LinuxDevice> = serde_json::from_value(serde_json::json!([
-            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438},
-            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "uid": 1, "gid": 2}
-        ]))
-        .expect("devices");
-        let p = plan(&devs).expect("plan");
-        assert_eq!(
-            p.iter()
-                .filter(|d| d.path == Path::new("/dev/null"))
-                .count(),
-            1
-        );
-        assert!(p.iter().any(|d| d.path == Path::new("/dev/fuse")
-            && d.uid == 1
-            && d.gid == 2
-            && d.minor == 229));
-        assert_eq!(p.len(), 7);
-        let bad: Vec<LinuxDevice> = serde_json::from_value(
-            serde_json::json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]),
-        )
-        .expect("d");
-        assert!(plan(&bad).is_err());
-    }
 }
 
 /// The device cgroup rules to apply: the spec's rules, then what every
@@ -301,4 +265,35 @@ pub fn cgroup_rules(
         out.push(rule(t, Some(n.major as i64), Some(n.minor as i64), "rwm"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_devices_override_defaults() {
+        let devs: Vec<LinuxDevice> = serde_json::from_value(serde_json::json!([
+            {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 438},
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "uid": 1, "gid": 2}
+        ]))
+        .expect("devices");
+        let p = plan(&devs).expect("plan");
+        assert_eq!(
+            p.iter()
+                .filter(|d| d.path == Path::new("/dev/null"))
+                .count(),
+            1
+        );
+        assert!(p.iter().any(|d| d.path == Path::new("/dev/fuse")
+            && d.uid == 1
+            && d.gid == 2
+            && d.minor == 229));
+        assert_eq!(p.len(), 7);
+        let bad: Vec<LinuxDevice> = serde_json::from_value(
+            serde_json::json!([{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]),
+        )
+        .expect("d");
+        assert!(plan(&bad).is_err());
+    }
 }
