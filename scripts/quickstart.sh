@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "quickstart.sh: run as root" >&2; exit 1; }
 scripts/install-deps.sh >/dev/null
 cargo build --release
-onggi=target/release/onggi
+onggi=target/x86_64-unknown-linux-gnu/release/onggi
 store=$(mktemp -d /tmp/onggi-quickstart.XXXXXX)
 trap '"$onggi" --root "$store" rmi -f tools >/dev/null 2>&1; rm -rf "$store"' EXIT
 "$onggi" --root "$store" build --from-host tools /bin/ls /bin/ps

@@ -336,6 +336,14 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 
 fn main() {
     let cli = Cli::parse();
+    // Commands that put a process into a container run from a read-only
+    // view of this binary (CVE-2019-5736), re-executing once if needed.
+    if matches!(cli.command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+        if let Err(e) = onggi_runtime::selfprotect::ensure() {
+            log::error(&format!("{e}"));
+            std::process::exit(1);
+        }
+    }
     let format = match cli.log_format {
         LogFormat::Text => log::Format::Text,
         LogFormat::Json => log::Format::Json,

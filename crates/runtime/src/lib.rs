@@ -18,6 +18,7 @@ pub mod log;
 pub mod manage;
 pub mod rootfs;
 pub mod run;
+pub mod selfprotect;
 pub mod signal;
 pub mod spec;
 pub mod state;

@@ -97,8 +97,9 @@ fn remount_flags(flags: MsFlags) -> MsFlags {
     flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
-/// Apply recursive attributes with mount_setattr(2).
-pub fn setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> nix::Result<()> {
+/// mount_setattr(2) on the mount `fd` names (AT_EMPTY_PATH), recursively
+/// when asked.
+pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -106,28 +107,21 @@ pub fn setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> nix::Result<()
         propagation: u64,
         userns_fd: u64,
     }
-    let a = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = c"";
+    let a = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, properly sized struct.
     let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &a as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
+        libc::syscall(libc::SYS_mount_setattr, fd, c"".as_ptr(), flags as libc::c_uint, &a as *const MountAttr, std::mem::size_of::<MountAttr>())
     };
     if r != 0 {
         return Err(nix::errno::Errno::last());
     }
     Ok(())
+}
+
+/// Apply recursive attributes with mount_setattr(2).
+pub fn setattr_recursive(fd: BorrowedFd, set: u64, clear: u64) -> nix::Result<()> {
+    setattr(fd.as_raw_fd(), set, clear, true)
 }
 
 /// Mount `m` inside the root opened as `root`.

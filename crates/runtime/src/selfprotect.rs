@@ -1,0 +1,79 @@
+//! CVE-2019-5736: a container must not be able to overwrite the runtime
+//! binary. The container's init and exec processes are clones of this
+//! process, so until execve their /proc/PID/exe is the runtime binary; and
+//! an image whose program is `#!/proc/self/exe` makes the kernel run the
+//! runtime binary *as* the container process, which can then open its own
+//! exe and write it once the runtime exits.
+//!
+//! Defence: `create`, `run` and `exec` run from a read-only view of the
+//! binary. When the binary's own mount is writable, we clone a detached
+//! bind mount of just that file (open_tree), make it read-only
+//! (mount_setattr) and re-exec through it (execveat). /proc/self/exe then
+//! names a file on a read-only mount nobody else can reach: every open for
+//! writing fails with EROFS. No copy is made (crun copies the binary into a
+//! memfd) and nothing appears in any mount table. When the binary already
+//! sits on a read-only mount, nothing is done at all.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::error::{Error, Result};
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// Set in the re-executed process so a kernel that reports the detached
+/// mount as writable cannot send us into a loop.
+const MARKER: &str = "_ONGGI_RUNTIME_PROTECTED";
+
+/// Is /proc/self/exe on a read-only mount?
+pub fn exe_is_protected() -> bool {
+    match nix::sys::statvfs::statvfs("/proc/self/exe") {
+        Ok(st) => st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        Err(_) => false,
+    }
+}
+
+/// Re-exec from a read-only view of our binary unless already protected.
+/// Returns only when no re-exec was needed (or it is impossible, in which
+/// case the error says why and the command must not go on).
+pub fn ensure() -> Result<()> {
+    if std::env::var_os(MARKER).is_some() {
+        // SAFETY: single-threaded at this point (called first in main).
+        unsafe { std::env::remove_var(MARKER) };
+        if exe_is_protected() {
+            return Ok(());
+        }
+        return Err(Error::Unsupported("runtime binary is still writable after re-exec from a read-only mount".into()));
+    }
+    if exe_is_protected() {
+        return Ok(());
+    }
+    let exe = std::fs::read_link("/proc/self/exe").map_err(|e| Error::io("/proc/self/exe", e))?;
+    let path = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| Error::Unsupported("runtime path has a NUL byte".into()))?;
+    // SAFETY: open_tree(AT_FDCWD, path, OPEN_TREE_CLONE|O_CLOEXEC) with a
+    // valid C string; the fd is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) };
+    if fd < 0 {
+        return Err(Error::sys(format!("open_tree {} (read-only view of the runtime binary)", exe.display()), nix::errno::Errno::last()));
+    }
+    // SAFETY: a new fd we own.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    crate::rootfs::mounts::setattr(tree.as_raw_fd(), MOUNT_ATTR_RDONLY, 0, false)
+        .map_err(|e| Error::sys("make the runtime binary's mount read-only", e))?;
+    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_encoded_bytes()).ok()).collect();
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    env.push(CString::new(format!("{MARKER}=1")).unwrap_or_default());
+    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    // SAFETY: NUL-terminated argv/envp arrays of live C strings, an empty
+    // path with AT_EMPTY_PATH on the tree fd (which names the file itself).
+    unsafe { libc::syscall(libc::SYS_execveat, tree.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
+    Err(Error::sys(format!("re-exec {} from its read-only view", exe.display()), nix::errno::Errno::last()))
+}
