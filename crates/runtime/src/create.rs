@@ -198,6 +198,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
             state_dir,
             console: console.or(relay_theirs),
             preserve_fds: opts.preserve_fds,
+            new_keyring: !opts.no_new_keyring,
             seccomp: match linux.seccomp() {
                 Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| {
                     Error::config(bundle.config_path(), format!("linux.seccomp: {e}"))

@@ -49,6 +49,9 @@ pub struct InitPlan {
     pub state_dir: OwnedFd,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// Join a fresh session keyring named after the container (runc's
+    /// default; --no-new-keyring keeps the caller's).
+    pub new_keyring: bool,
     /// Compiled by the parent; the child only loads it.
     pub seccomp: Option<onggi_seccomp::Filter>,
 }
@@ -97,6 +100,9 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     }
     if !late.is_empty() {
         nix::sched::unshare(late).ctx(|| format!("unshare {late:?}"))?;
+    }
+    if plan.new_keyring {
+        join_session_keyring(&plan.id)?;
     }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).ctx(|| format!("sethostname {h:?}"))?;
@@ -188,6 +194,22 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(1) }
+}
+
+/// A session keyring of the container's own, so it does not share the
+/// caller's keys. Kernels without keyrings (ENOSYS) are fine, as in runc.
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| Error::Unsupported("container id has a NUL byte".into()))?;
+    // SAFETY: keyctl with a valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = nix::errno::Errno::last();
+        if e != nix::errno::Errno::ENOSYS {
+            return Err(Error::sys("join a new session keyring", e));
+        }
+    }
+    Ok(())
 }
 
 /// Load the filter; hand a notify listener fd to the parent.
