@@ -338,7 +338,10 @@ fn main() {
     let cli = Cli::parse();
     // Commands that put a process into a container run from a read-only
     // view of this binary (CVE-2019-5736), re-executing once if needed.
-    if matches!(cli.command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
         if let Err(e) = onggi_runtime::selfprotect::ensure() {
             log::error(&format!("{e}"));
             std::process::exit(1);

@@ -132,9 +132,18 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         pid: None,
         armed: true,
     };
-    cgroup.create()?;
-    guard.cgroup = Some(cgroup.clone());
-    if let Some(res) = linux.resources() {
+    // Rootless: use the cgroup only where it was delegated to us, as runc.
+    let rootless = !nix::unistd::geteuid().is_root();
+    let cgroup = match cgroup.create() {
+        Ok(()) => Some(cgroup),
+        Err(e) if rootless => {
+            crate::log::debug(&format!("rootless: no cgroup for {}: {e}", opts.id));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    guard.cgroup = cgroup.clone();
+    if let (Some(cg), Some(res)) = (&cgroup, linux.resources()) {
         let mut res = res.clone();
         let rules = crate::rootfs::devices::cgroup_rules(
             res.devices().as_deref().unwrap_or(&[]),
@@ -143,9 +152,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         if !rules.is_empty() {
             res.set_devices(Some(rules));
         }
-        cgroup.apply(&res)?;
+        cg.apply(&res)?;
     }
-    let handles = cgroup.attach_handles()?;
+    let handles = match &cgroup {
+        Some(cg) => Some(cg.attach_handles()?),
+        None => None,
+    };
     let fifo = dir.join(crate::state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| format!("mkfifo {}", fifo.display()))?;
@@ -182,6 +194,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         .unwrap_or_default()
         .into_iter()
         .collect();
+    let setgroups = !ns.in_userns || (ns.new_user && nix::unistd::geteuid().is_root());
     let plan =
         InitPlan {
             id: opts.id.clone(),
@@ -194,11 +207,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
             create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
             start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
             wants_hooks,
-            cgroup: Some(handles),
+            cgroup: handles,
             state_dir,
             console: console.or(relay_theirs),
             preserve_fds: opts.preserve_fds,
             new_keyring: !opts.no_new_keyring,
+            setgroups,
             seccomp: match linux.seccomp() {
                 Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| {
                     Error::config(bundle.config_path(), format!("linux.seccomp: {e}"))
@@ -222,7 +236,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         created: crate::time::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
-        cgroup: Some(cgroup),
+        cgroup,
         config: spec.clone(),
     };
     root.save(&state)?;

@@ -12,7 +12,9 @@
 //! names a file on a read-only mount nobody else can reach: every open for
 //! writing fails with EROFS. No copy is made (crun copies the binary into a
 //! memfd) and nothing appears in any mount table. When the binary already
-//! sits on a read-only mount, nothing is done at all.
+//! sits on a read-only mount, nothing is done at all. Without the privilege
+//! to clone a mount (rootless use), the binary is copied into a sealed
+//! memfd instead, as crun does.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -25,12 +27,73 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 /// mount as writable cannot send us into a loop.
 const MARKER: &str = "_ONGGI_RUNTIME_PROTECTED";
 
-/// Is /proc/self/exe on a read-only mount?
+/// Is /proc/self/exe on a read-only mount, or a write-sealed memfd?
 pub fn exe_is_protected() -> bool {
-    match nix::sys::statvfs::statvfs("/proc/self/exe") {
-        Ok(st) => st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+    if let Ok(st) = nix::sys::statvfs::statvfs("/proc/self/exe") {
+        if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            return true;
+        }
+    }
+    match std::fs::File::open("/proc/self/exe") {
+        Ok(f) => {
+            // SAFETY: fcntl(F_GET_SEALS) on an fd we own.
+            let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+            seals > 0 && seals & libc::F_SEAL_WRITE != 0
+        }
         Err(_) => false,
     }
+}
+
+/// A detached read-only bind mount of the binary (needs CAP_SYS_ADMIN).
+fn readonly_view(path: &CString) -> std::result::Result<OwnedFd, nix::errno::Errno> {
+    // SAFETY: open_tree(AT_FDCWD, path, OPEN_TREE_CLONE|O_CLOEXEC) with a
+    // valid C string; the fd is checked.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: a new fd we own.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    crate::rootfs::mounts::setattr(tree.as_raw_fd(), MOUNT_ATTR_RDONLY, 0, false)?;
+    Ok(tree)
+}
+
+/// A sealed memfd copy of the binary.
+fn sealed_copy(exe: &std::path::Path) -> Result<OwnedFd> {
+    // SAFETY: memfd_create with a C string literal and flags.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"onggi-runtime".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(Error::sys(
+            "memfd_create for the runtime binary",
+            nix::errno::Errno::last(),
+        ));
+    }
+    // SAFETY: a new fd we own.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut src = std::fs::File::open(exe).map_err(|e| Error::io(exe, e))?;
+    let mut dst = std::fs::File::from(memfd.try_clone().map_err(|e| Error::io("memfd", e))?);
+    std::io::copy(&mut src, &mut dst).map_err(|e| Error::io(exe, e))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl(F_ADD_SEALS) on our memfd.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(Error::sys(
+            "seal the runtime binary's memfd",
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(memfd)
 }
 
 /// Re-exec from a read-only view of our binary unless already protected.
@@ -43,24 +106,29 @@ pub fn ensure() -> Result<()> {
         if exe_is_protected() {
             return Ok(());
         }
-        return Err(Error::Unsupported("runtime binary is still writable after re-exec from a read-only mount".into()));
+        return Err(Error::Unsupported(
+            "runtime binary is still writable after re-exec from a read-only mount".into(),
+        ));
     }
     if exe_is_protected() {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe").map_err(|e| Error::io("/proc/self/exe", e))?;
-    let path = CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| Error::Unsupported("runtime path has a NUL byte".into()))?;
-    // SAFETY: open_tree(AT_FDCWD, path, OPEN_TREE_CLONE|O_CLOEXEC) with a
-    // valid C string; the fd is checked.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint) };
-    if fd < 0 {
-        return Err(Error::sys(format!("open_tree {} (read-only view of the runtime binary)", exe.display()), nix::errno::Errno::last()));
-    }
-    // SAFETY: a new fd we own.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    crate::rootfs::mounts::setattr(tree.as_raw_fd(), MOUNT_ATTR_RDONLY, 0, false)
-        .map_err(|e| Error::sys("make the runtime binary's mount read-only", e))?;
-    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_encoded_bytes()).ok()).collect();
+    let path = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Unsupported("runtime path has a NUL byte".into()))?;
+    let tree = match readonly_view(&path) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::EPERM) => sealed_copy(&exe)?,
+        Err(e) => {
+            return Err(Error::sys(
+                format!("read-only view of the runtime binary {}", exe.display()),
+                e,
+            ))
+        }
+    };
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.as_encoded_bytes()).ok())
+        .collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
@@ -70,10 +138,30 @@ pub fn ensure() -> Result<()> {
         })
         .collect();
     env.push(CString::new(format!("{MARKER}=1")).unwrap_or_default());
-    let argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     // SAFETY: NUL-terminated argv/envp arrays of live C strings, an empty
     // path with AT_EMPTY_PATH on the tree fd (which names the file itself).
-    unsafe { libc::syscall(libc::SYS_execveat, tree.as_raw_fd(), c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH) };
-    Err(Error::sys(format!("re-exec {} from its read-only view", exe.display()), nix::errno::Errno::last()))
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Err(Error::sys(
+        format!("re-exec {} from its read-only view", exe.display()),
+        nix::errno::Errno::last(),
+    ))
 }

@@ -52,6 +52,9 @@ pub struct InitPlan {
     /// Join a fresh session keyring named after the container (runc's
     /// default; --no-new-keyring keeps the caller's).
     pub new_keyring: bool,
+    /// setgroups(2) is allowed: false in a user namespace whose
+    /// /proc/PID/setgroups the (unprivileged) parent set to "deny".
+    pub setgroups: bool,
     /// Compiled by the parent; the child only loads it.
     pub seccomp: Option<onggi_seccomp::Filter>,
 }
@@ -172,7 +175,7 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
         }
         load_seccomp(filter, chan)?;
     }
-    process::switch_user(&plan.process, !plan.ns.in_userns || plan.ns.new_user)?;
+    process::switch_user(&plan.process, plan.setgroups)?;
 
     chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
 
@@ -200,7 +203,8 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
 /// caller's keys. Kernels without keyrings (ENOSYS) are fine, as in runc.
 fn join_session_keyring(id: &str) -> Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    let name = std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| Error::Unsupported("container id has a NUL byte".into()))?;
+    let name = std::ffi::CString::new(format!("_ses.{id}"))
+        .map_err(|_| Error::Unsupported("container id has a NUL byte".into()))?;
     // SAFETY: keyctl with a valid C string.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {

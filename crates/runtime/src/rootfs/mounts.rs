@@ -107,11 +107,23 @@ pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()
         propagation: u64,
         userns_fd: u64,
     }
-    let a = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let a = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, properly sized struct.
     let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd, c"".as_ptr(), flags as libc::c_uint, &a as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags as libc::c_uint,
+            &a as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     if r != 0 {
         return Err(nix::errno::Errno::last());
