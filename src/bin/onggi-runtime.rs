@@ -244,94 +244,23 @@ struct UpdateArgs {
 }
 
 impl UpdateArgs {
-    /// The flags as a linux.resources object.
-    fn resources(&self) -> Result<serde_json::Value> {
-        use onggi_runtime::manage::parse_size;
-        if let Some(path) = &self.resources {
-            let text = if path.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                s
-            } else {
-                std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
-            };
-            return serde_json::from_str(&text)
-                .with_context(|| format!("parse resources {}", path.display()));
+    fn flags(&self) -> onggi_runtime::manage::UpdateFlags {
+        onggi_runtime::manage::UpdateFlags {
+            memory: self.memory.clone(),
+            memory_swap: self.memory_swap.clone(),
+            memory_reservation: self.memory_reservation.clone(),
+            kernel_memory: self.kernel_memory.clone(),
+            cpu_shares: self.cpu_shares,
+            cpu_quota: self.cpu_quota,
+            cpu_period: self.cpu_period,
+            cpu_rt_period: self.cpu_rt_period,
+            cpu_rt_runtime: self.cpu_rt_runtime,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            pids_limit: self.pids_limit,
+            blkio_weight: self.blkio_weight,
         }
-        let size = |s: &Option<String>| -> Result<Option<i64>> {
-            Ok(match s {
-                Some(v) => Some(parse_size(v)?),
-                None => None,
-            })
-        };
-        let mut r = serde_json::json!({});
-        let mut set = |section: &str, key: &str, v: serde_json::Value| {
-            r[section][key] = v;
-        };
-        if let Some(v) = size(&self.memory)? {
-            set("memory", "limit", v.into());
-        }
-        if let Some(v) = size(&self.memory_swap)? {
-            set("memory", "swap", v.into());
-        }
-        if let Some(v) = size(&self.memory_reservation)? {
-            set("memory", "reservation", v.into());
-        }
-        if let Some(v) = size(&self.kernel_memory)? {
-            set("memory", "kernel", v.into());
-        }
-        if let Some(v) = self.cpu_shares {
-            set("cpu", "shares", v.into());
-        }
-        if let Some(v) = self.cpu_quota {
-            set("cpu", "quota", v.into());
-        }
-        if let Some(v) = self.cpu_period {
-            set("cpu", "period", v.into());
-        }
-        if let Some(v) = self.cpu_rt_period {
-            set("cpu", "realtimePeriod", v.into());
-        }
-        if let Some(v) = self.cpu_rt_runtime {
-            set("cpu", "realtimeRuntime", v.into());
-        }
-        if let Some(v) = &self.cpuset_cpus {
-            set("cpu", "cpus", v.clone().into());
-        }
-        if let Some(v) = &self.cpuset_mems {
-            set("cpu", "mems", v.clone().into());
-        }
-        if let Some(v) = self.pids_limit {
-            set("pids", "limit", v.into());
-        }
-        if let Some(v) = self.blkio_weight {
-            set("blockIO", "weight", v.into());
-        }
-        Ok(r)
     }
-}
-
-/// "5s", "500ms", "1m", or plain seconds.
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let (num, unit) = s.trim().split_at(
-        s.trim()
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.trim().len()),
-    );
-    let v: f64 = num
-        .parse()
-        .with_context(|| format!("invalid duration {s:?}"))?;
-    let secs = match unit {
-        "" | "s" => v,
-        "ms" => v / 1000.0,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        _ => bail!("invalid duration {s:?}: use s, ms, m or h"),
-    };
-    if secs <= 0.0 {
-        bail!("invalid duration {s:?}: must be positive");
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn main() {
@@ -424,9 +353,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause { id } => onggi_runtime::manage::pause(&root, &id)?,
         Command::Resume { id } => onggi_runtime::manage::resume(&root, &id)?,
         Command::Update(a) => {
-            let v = a.resources()?;
-            let res: onggi_runtime::oci_spec::runtime::LinuxResources =
-                serde_json::from_value(v).context("invalid resources")?;
+            let res = match &a.resources {
+                Some(path) => onggi_runtime::manage::read_resources(path)?,
+                None => a.flags().resources()?,
+            };
             onggi_runtime::manage::update(&root, &a.id, &res)?;
         }
         Command::Events {
@@ -434,7 +364,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             interval,
             id,
         } => {
-            let iv = parse_duration(&interval)?;
+            let iv = onggi_runtime::manage::parse_duration(&interval)?;
             onggi_runtime::manage::events(&root, &id, stats, iv, &mut std::io::stdout().lock())?;
         }
         Command::Ps {

@@ -213,9 +213,127 @@ pub fn ps_table(root: &StateRoot, id: &str, ps_args: &[String]) -> Result<String
     Ok(res)
 }
 
+/// `update`'s flags, as runc spells them.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateFlags {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub kernel_memory: Option<String>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+}
+
+impl UpdateFlags {
+    /// The flags as linux.resources (only the fields given are set).
+    pub fn resources(&self) -> Result<LinuxResources> {
+        let size = |s: &Option<String>| -> Result<Option<i64>> {
+            s.as_deref().map(parse_size).transpose()
+        };
+        let mut r = serde_json::json!({});
+        let mut set = |section: &str, key: &str, v: Option<serde_json::Value>| {
+            if let Some(v) = v {
+                r[section][key] = v;
+            }
+        };
+        set("memory", "limit", size(&self.memory)?.map(Into::into));
+        set("memory", "swap", size(&self.memory_swap)?.map(Into::into));
+        set(
+            "memory",
+            "reservation",
+            size(&self.memory_reservation)?.map(Into::into),
+        );
+        set(
+            "memory",
+            "kernel",
+            size(&self.kernel_memory)?.map(Into::into),
+        );
+        set("cpu", "shares", self.cpu_shares.map(Into::into));
+        set("cpu", "quota", self.cpu_quota.map(Into::into));
+        set("cpu", "period", self.cpu_period.map(Into::into));
+        set("cpu", "realtimePeriod", self.cpu_rt_period.map(Into::into));
+        set(
+            "cpu",
+            "realtimeRuntime",
+            self.cpu_rt_runtime.map(Into::into),
+        );
+        set("cpu", "cpus", self.cpuset_cpus.clone().map(Into::into));
+        set("cpu", "mems", self.cpuset_mems.clone().map(Into::into));
+        set("pids", "limit", self.pids_limit.map(Into::into));
+        set("blockIO", "weight", self.blkio_weight.map(Into::into));
+        serde_json::from_value(r)
+            .map_err(|e| Error::Unsupported(format!("invalid update flags: {e}")))
+    }
+}
+
+/// `update -r FILE` ("-" for stdin): a linux.resources JSON object.
+pub fn read_resources(path: &std::path::Path) -> Result<LinuxResources> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::io("stdin", e))?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?
+    };
+    serde_json::from_str(&text).map_err(|e| Error::config(path, format!("invalid resources: {e}")))
+}
+
+/// "5s", "500ms", "1m", "1h" or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let bad = || {
+        Error::Unsupported(format!(
+            "invalid duration {s:?}: use a positive number with s, ms, m or h"
+        ))
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(bad()),
+    };
+    if secs <= 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_flags() {
+        assert_eq!(parse_duration("5s").ok(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse_duration("250ms").ok(),
+            Some(Duration::from_millis(250))
+        );
+        assert!(parse_duration("0").is_err() && parse_duration("5x").is_err());
+        let f = UpdateFlags {
+            memory: Some("64m".into()),
+            pids_limit: Some(20),
+            ..Default::default()
+        };
+        let r = serde_json::to_value(f.resources().expect("resources")).expect("json");
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["pids"]["limit"], 20);
+        assert!(r.get("cpu").is_none_or(|c| c.is_null()));
+    }
 
     #[test]
     fn sizes() {
