@@ -258,7 +258,29 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<()> {
         let mut first_err = None;
         for p in self.created.iter().rev() {
-            if let Err(e) = rmdir_retry(p) {
+            let leaf = self.dirs.iter().any(|d| d.path == *p);
+            let r = if leaf {
+                rmdir_retry(p)
+            } else {
+                // A parent we created may since hold other containers'
+                // cgroups: remove it only when it is empty, without waiting.
+                match std::fs::remove_dir(p) {
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EBUSY) | Some(libc::ENOTEMPTY)
+                        ) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    r => r.map_err(|e| Error::Rmdir {
+                        path: p.clone(),
+                        source: e,
+                    }),
+                }
+            };
+            if let Err(e) = r {
                 first_err.get_or_insert(e);
             }
         }

@@ -241,18 +241,21 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     };
     root.save(&state)?;
 
+    // Both while the init may still be dumpable (see init::run).
     if plan.ns.new_user {
         init::namespaces::write_id_maps(
             pid.as_raw(),
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
-        ours.send(sync::MAPPED, b"")
-            .ctx(|| "tell init the ids are mapped".into())?;
     }
     if let Some(adj) = process.oom_score_adj() {
         let p = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&p, adj.to_string()).at(&p)?;
+    }
+    if plan.ns.new_user {
+        ours.send(sync::MAPPED, b"")
+            .ctx(|| "tell init the ids are mapped".into())?;
     }
     drive_init(&ours, &state, pid, &hooks)?;
     if let Some(p) = &opts.pid_file {

@@ -365,6 +365,8 @@ fn child_main(plan: &ExecPlan, chan: &Channel) -> ! {
 }
 
 fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
+    // Non-dumpable until execve: see init::run.
+    crate::init::set_non_dumpable();
     if let Some(cg) = &plan.cgroup {
         if cg.clone_into_fd().is_none() {
             cg.enter()

@@ -41,18 +41,14 @@ pub fn setup(console_sock: BorrowedFd, size: Option<(u16, u16)>, bind_console: b
         let root: OwnedFd = std::fs::File::open("/")
             .map_err(|e| Error::io("/", e))?
             .into();
-        // Resolved inside the root and created as a plain file: a
-        // /dev/console symlink planted in the image cannot redirect the bind
-        // (CVE-2025-52565).
-        let target = paths::create_in_root(root.as_fd(), Path::new("/dev/console"), Kind::File)
-            .ctx(|| "create /dev/console".into())?;
-        let st = nix::sys::stat::fstat(target.as_fd()).ctx(|| "stat /dev/console".into())?;
-        let t = st.st_mode & libc::S_IFMT;
-        if t != libc::S_IFREG && t != libc::S_IFCHR {
-            return Err(Error::Unsupported(
-                "/dev/console in the container is neither a file nor a device".into(),
-            ));
-        }
+        // CVE-2025-52565: the image's /dev/console may be a symlink (to
+        // /proc/sys/kernel/core_pattern, say) or a procfs file. Resolve /dev
+        // inside the root, look at "console" without following it, replace
+        // anything but a plain file or device node with a fresh empty file,
+        // and refuse a target on procfs.
+        let dev = paths::create_in_root(root.as_fd(), Path::new("/dev"), Kind::Dir)
+            .ctx(|| "open /dev".into())?;
+        let target = console_target(dev.as_fd())?;
         let tp = paths::fd_path(target.as_fd());
         mount(
             Some(name.as_str()),
@@ -84,6 +80,47 @@ pub fn setup(console_sock: BorrowedFd, size: Option<(u16, u16)>, bind_console: b
         }
     }
     Ok(())
+}
+
+/// An O_PATH fd of `console` in the /dev directory `dev`: a regular file
+/// or character device that is not on procfs, never a symlink.
+fn console_target(dev: BorrowedFd) -> Result<OwnedFd> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::Mode;
+    let st = nix::sys::stat::fstatat(dev, "console", AtFlags::AT_SYMLINK_NOFOLLOW);
+    let keep =
+        matches!(&st, Ok(st) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR));
+    if st.is_ok() && !keep {
+        nix::unistd::unlinkat(dev, "console", nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .ctx(|| "remove /dev/console (not a file or device)".into())?;
+    }
+    if !keep {
+        let f = nix::fcntl::openat(
+            dev,
+            "console",
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .ctx(|| "create /dev/console".into())?;
+        drop(f);
+    }
+    let fd: OwnedFd = nix::fcntl::openat(
+        dev,
+        "console",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "open /dev/console".into())?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).ctx(|| "stat /dev/console".into())?;
+    let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ctx(|| "statfs /dev/console".into())?;
+    if !matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFCHR)
+        || fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC
+    {
+        return Err(Error::Unsupported(
+            "/dev/console in the container is not a plain file or device outside /proc".into(),
+        ));
+    }
+    Ok(fd)
 }
 
 /// Connect to a console socket path (create/run/exec --console-socket).

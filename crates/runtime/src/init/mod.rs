@@ -72,13 +72,23 @@ pub fn main(plan: &InitPlan, chan: &Channel) -> ! {
 }
 
 fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
+    // Until execve this process is the runtime, holding fds of the host
+    // (state dir, cgroup files): non-dumpable, so nothing in the container
+    // can open its /proc/PID/exe or /proc/PID/fd (CVE-2019-5736, and
+    // CVE-2024-21626's fd class). execve resets it for the container's
+    // own program. With a new user namespace, only once the parent has
+    // written the id maps (a non-dumpable process's /proc files belong to
+    // root, which an unprivileged parent is not).
+    if !plan.ns.new_user {
+        set_non_dumpable();
+    }
     if let Some(cg) = &plan.cgroup {
         cg.enter()
             .map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
     }
     if plan.ns.new_user {
         match chan.recv().ctx(|| "wait for id maps".into())? {
-            Some((sync::MAPPED, _)) => {}
+            Some((sync::MAPPED, _)) => set_non_dumpable(),
             _ => {
                 return Err(Error::Unsupported(
                     "parent went away before mapping ids".into(),
@@ -197,6 +207,11 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(1) }
+}
+
+pub(crate) fn set_non_dumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
 /// A session keyring of the container's own, so it does not share the
