@@ -42,6 +42,16 @@ impl Env {
         Env { dir, root, bin: runtime_bin(), ids: RefCell::new(Vec::new()) }
     }
 
+    /// Run a private copy of the runtime binary (attacks may write to it).
+    pub fn use_runtime_copy(&mut self) -> PathBuf {
+        let dir = self.path().join("runtime-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("onggi-runtime");
+        std::fs::copy(runtime_bin(), &copy).expect("copy runtime");
+        self.bin = copy.clone();
+        copy
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -111,9 +121,18 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // Always the built binary: a test may have broken its copy.
         for id in self.ids.borrow().iter() {
-            let _ = self.cmd().args(["kill", id, "KILL"]).stderr(Stdio::null()).output();
-            let _ = self.cmd().args(["delete", "--force", id]).stderr(Stdio::null()).output();
+            for args in [&["kill", id.as_str(), "KILL"][..], &["delete", "--force", id.as_str()][..]] {
+                let _ = Command::new(runtime_bin())
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         unmount_below(self.dir.path());
     }
