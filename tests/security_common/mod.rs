@@ -217,7 +217,10 @@ pub fn output_with_timeout(mut c: Command, limit: Duration) -> Output {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("runtime did not finish within {limit:?}: {}", std::fs::read_to_string(&pe).unwrap_or_default());
+            let err = std::fs::read_to_string(&pe).unwrap_or_default();
+            let _ = std::fs::remove_file(&po);
+            let _ = std::fs::remove_file(&pe);
+            panic!("runtime did not finish within {limit:?}: {err}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
