@@ -203,6 +203,7 @@ if [ "${1:-}" = __worker ]; then
     worker_main "$2" "$3" "$4" </dev/null
     exit 0
 fi
+[ "${1:-}" = __worker ] && exit 1   # (an error that abandoned the block above)
 
 # ============================================================================
 # driver
