@@ -20,7 +20,7 @@
 #   All is removed at exit, also on Ctrl-C.
 #
 # options:
-#   -n N               containers per runtime and kind (default 150; ~2 min)
+#   -n N               containers per runtime and kind (default 400; 1-3 min by load)
 #   --runtimes LIST    comma-separated names or name=path (default onggi,runc,crun);
 #                      a name starting with "crun" gets the private mount namespace
 #   --onggi PATH       onggi-runtime binary (default $ONGGI, else
@@ -209,7 +209,7 @@ fi
 # driver
 # ============================================================================
 usage() { sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; }
-N=150 warmup=3 rssk=10 mmtries=3 tmpbase=${TMPDIR:-/tmp} keep=0
+N=400 warmup=3 rssk=10 mmtries=3 tmpbase=${TMPDIR:-/tmp} keep=0
 runtimes=onggi,runc,crun onggi_bin=
 while [ $# -gt 0 ]; do
     case $1 in
