@@ -61,7 +61,7 @@ cgroup_cleanup() {  # TAG
 # the onggi-runtime binary: $ONGGI, else the repo's release build, else PATH
 find_onggi() {
     if [ -n "${ONGGI:-}" ]; then echo "$ONGGI"
-    elif [ -x "$REPO_DIR/target/release/onggi-runtime" ]; then echo "$REPO_DIR/target/release/onggi-runtime"
+    elif [ -x "$REPO_DIR/target/x86_64-unknown-linux-gnu/release/onggi-runtime" ]; then echo "$REPO_DIR/target/x86_64-unknown-linux-gnu/release/onggi-runtime"
     elif command -v onggi-runtime >/dev/null; then command -v onggi-runtime
     else return 1; fi
 }

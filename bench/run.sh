@@ -24,7 +24,7 @@
 #   --runtimes LIST    comma-separated names or name=path (default onggi,runc,crun);
 #                      a name starting with "crun" gets the private mount namespace
 #   --onggi PATH       onggi-runtime binary (default $ONGGI, else
-#                      <repo>/target/release/onggi-runtime, else PATH)
+#                      <repo>/target/x86_64-unknown-linux-gnu/release/onggi-runtime, else PATH)
 #   --warmup K         untimed containers per runtime and kind first (default 3)
 #   --rss K            measured `run`s and `create`s per runtime for peak RSS (default 10)
 #   --minmem-tries K   runs per probed limit, all must pass (default 3; 0 = skip)

@@ -76,22 +76,47 @@ fn cve_2024_21626_no_runtime_fd_reaches_the_container() {
     for preserve in [0u32, 1] {
         let id = env.id("fdleak");
         let mut c = env.cmd();
-        c.args(["run", "--preserve-fds", &preserve.to_string(), "--bundle", b.dir_str(), &id]);
+        c.args([
+            "run",
+            "--preserve-fds",
+            &preserve.to_string(),
+            "--bundle",
+            b.dir_str(),
+            &id,
+        ]);
         let file: OwnedFd = std::fs::File::open(&passed).unwrap().into();
-        inherit(&mut c, vec![(file, 3), (open_dir(&host), 4), (open_dir(&host), 9)]);
+        inherit(
+            &mut c,
+            vec![(file, 3), (open_dir(&host), 4), (open_dir(&host), 9)],
+        );
         let out = Out::from(output_with_timeout(c, Duration::from_secs(60)));
         assert!(out.ok, "run --preserve-fds {preserve}: {out:?}");
         let fds = parse_fds(&out.stdout);
         let nums: Vec<u32> = fds.iter().map(|f| f.0).collect();
         let expect: Vec<u32> = (0..3 + preserve).collect();
-        assert_eq!(nums, expect, "--preserve-fds {preserve}: the container's fds are {fds:?}");
+        assert_eq!(
+            nums, expect,
+            "--preserve-fds {preserve}: the container's fds are {fds:?}"
+        );
         for (n, target) in &fds {
-            assert!(!target.contains("hostdir"), "fd {n} -> {target}: the caller's host directory leaked");
-            assert!(!target.contains(env.root.to_str().unwrap()), "fd {n} -> {target}: the runtime's state dir leaked");
-            assert!(!target.contains("exec.fifo"), "fd {n} -> {target}: the exec fifo leaked");
+            assert!(
+                !target.contains("hostdir"),
+                "fd {n} -> {target}: the caller's host directory leaked"
+            );
+            assert!(
+                !target.contains(env.root.to_str().unwrap()),
+                "fd {n} -> {target}: the runtime's state dir leaked"
+            );
+            assert!(
+                !target.contains("exec.fifo"),
+                "fd {n} -> {target}: the exec fifo leaked"
+            );
         }
         if preserve == 1 {
-            assert!(fds[3].1.ends_with("passed-file"), "fd 3 should be the preserved file: {fds:?}");
+            assert!(
+                fds[3].1.ends_with("passed-file"),
+                "fd 3 should be the preserved file: {fds:?}"
+            );
         }
     }
 }
@@ -109,7 +134,10 @@ fn cve_2024_21626_cwd_through_leaked_fd_is_refused() {
     for n in 3..=12 {
         let marker = host.join(format!("escaped-{n}"));
         let rel = format!("{up}{}", marker.strip_prefix("/").unwrap().display());
-        let mut b = env.bundle(&format!("b{n}"), &["sh", "-c", &format!("touch {rel} ./cwd-marker; pwd")]);
+        let mut b = env.bundle(
+            &format!("b{n}"),
+            &["sh", "-c", &format!("touch {rel} ./cwd-marker; pwd")],
+        );
         b.config["process"]["cwd"] = format!("/proc/self/fd/{n}").into();
         b.write();
         let id = env.id("cwdfd");
@@ -117,10 +145,21 @@ fn cve_2024_21626_cwd_through_leaked_fd_is_refused() {
         c.args(["run", "--bundle", b.dir_str(), &id]);
         inherit(&mut c, vec![(open_dir(&host), 4), (open_dir(&host), 9)]);
         let out = Out::from(output_with_timeout(c, Duration::from_secs(60)));
-        assert!(!marker.exists(), "cwd /proc/self/fd/{n}: the container wrote {} on the host ({out:?})", marker.display());
-        assert!(!host.join("cwd-marker").exists(), "cwd /proc/self/fd/{n}: the container's cwd was the host directory");
+        assert!(
+            !marker.exists(),
+            "cwd /proc/self/fd/{n}: the container wrote {} on the host ({out:?})",
+            marker.display()
+        );
+        assert!(
+            !host.join("cwd-marker").exists(),
+            "cwd /proc/self/fd/{n}: the container's cwd was the host directory"
+        );
         if out.ok {
-            assert!(!out.stdout.contains("unreachable") && !out.stdout.contains("hostdir"), "cwd {n}: pwd {}", out.stdout);
+            assert!(
+                !out.stdout.contains("unreachable") && !out.stdout.contains("hostdir"),
+                "cwd {n}: pwd {}",
+                out.stdout
+            );
         }
     }
 }
@@ -141,15 +180,34 @@ fn cve_2024_21626_exec_cwd_through_leaked_fd_is_refused() {
         let marker = host.join(format!("escaped-{n}"));
         let rel = format!("{up}{}", marker.strip_prefix("/").unwrap().display());
         let mut c = env.cmd();
-        c.args(["exec", "--cwd", &format!("/proc/self/fd/{n}"), &id, "sh", "-c", &format!("touch {rel}; pwd")]);
+        c.args([
+            "exec",
+            "--cwd",
+            &format!("/proc/self/fd/{n}"),
+            &id,
+            "sh",
+            "-c",
+            &format!("touch {rel}; pwd"),
+        ]);
         inherit(&mut c, vec![(open_dir(&host), 4), (open_dir(&host), 9)]);
         let out = Out::from(output_with_timeout(c, Duration::from_secs(60)));
-        assert!(!marker.exists(), "exec --cwd /proc/self/fd/{n}: the process wrote {} on the host ({out:?})", marker.display());
+        assert!(
+            !marker.exists(),
+            "exec --cwd /proc/self/fd/{n}: the process wrote {} on the host ({out:?})",
+            marker.display()
+        );
     }
     // And no fd but stdio reaches an exec'd process either.
     let mut c = env.cmd();
     c.args(["exec", &id, "sh", "-c", "ls -l /proc/$$/fd; true"]);
-    inherit(&mut c, vec![(open_dir(&host), 3), (open_dir(&host), 4), (open_dir(&host), 9)]);
+    inherit(
+        &mut c,
+        vec![
+            (open_dir(&host), 3),
+            (open_dir(&host), 4),
+            (open_dir(&host), 9),
+        ],
+    );
     let out = Out::from(output_with_timeout(c, Duration::from_secs(60)));
     assert!(out.ok, "exec: {out:?}");
     let nums: Vec<u32> = parse_fds(&out.stdout).iter().map(|f| f.0).collect();
@@ -163,16 +221,30 @@ fn cwd_symlink_pointing_out_stays_inside() {
     let env = Env::new();
     let host = env.path().join("hostdir");
     std::fs::create_dir(&host).unwrap();
-    for (i, target) in [format!("{}{}", "../".repeat(20), host.strip_prefix("/").unwrap().display()), host.display().to_string()]
-        .into_iter()
-        .enumerate()
+    for (i, target) in [
+        format!(
+            "{}{}",
+            "../".repeat(20),
+            host.strip_prefix("/").unwrap().display()
+        ),
+        host.display().to_string(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut b = env.bundle(&format!("b{i}"), &["sh", "-c", "touch ./escaped; pwd"]);
         std::os::unix::fs::symlink(&target, b.rootfs.join("work")).unwrap();
         b.config["process"]["cwd"] = "/work".into();
         let id = env.id("cwdlink");
         let out = env.run(&b, &id);
-        assert!(!host.join("escaped").exists(), "cwd symlink -> {target}: the process wrote into the host directory ({out:?})");
-        assert!(tree(&host).is_empty(), "cwd symlink -> {target}: the runtime created {:?} in the host directory", tree(&host));
+        assert!(
+            !host.join("escaped").exists(),
+            "cwd symlink -> {target}: the process wrote into the host directory ({out:?})"
+        );
+        assert!(
+            tree(&host).is_empty(),
+            "cwd symlink -> {target}: the runtime created {:?} in the host directory",
+            tree(&host)
+        );
     }
 }

@@ -14,11 +14,18 @@ fn spec_and_spec_rootless_write_a_config() {
         let mut args = vec!["spec", "--bundle", dir.to_str().unwrap()];
         args.extend_from_slice(extra);
         let out = Out::from(env.rt(&args));
-        assert!(out.ok && !out.stderr.contains("panicked"), "spec {extra:?}: {out:?}");
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        assert!(
+            out.ok && !out.stderr.contains("panicked"),
+            "spec {extra:?}: {out:?}"
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
         if !extra.is_empty() {
             let ns = v["linux"]["namespaces"].as_array().unwrap();
-            assert!(ns.iter().any(|n| n["type"] == "user"), "spec --rootless without a user namespace: {v}");
+            assert!(
+                ns.iter().any(|n| n["type"] == "user"),
+                "spec --rootless without a user namespace: {v}"
+            );
         }
     }
 }

@@ -39,19 +39,37 @@ done
 true
 "#;
     let mut b = env.bundle("intruder", &["sh", "-c", script]);
-    b.config["linux"]["namespaces"][0] = serde_json::json!({"type": "pid", "path": format!("/proc/{apid}/ns/pid")});
+    b.config["linux"]["namespaces"][0] =
+        serde_json::json!({"type": "pid", "path": format!("/proc/{apid}/ns/pid")});
     let idb = env.id("intr");
     let out = env.run(&b, &idb);
     eprintln!("intruder: {out:?}");
     let state_dir = env.root.join(&ida);
     let planted = state_dir.join("pwned-by-container");
-    assert!(!planted.exists(), "a container created {} in the host state dir:\n{}", planted.display(), out.stdout);
-    assert!(!out.stdout.contains("STATE "), "a container read the host state.json:\n{}", out.stdout);
-    assert!(!out.stdout.contains(env.root.to_str().unwrap()), "a container sees the host state dir path:\n{}", out.stdout);
+    assert!(
+        !planted.exists(),
+        "a container created {} in the host state dir:\n{}",
+        planted.display(),
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("STATE "),
+        "a container read the host state.json:\n{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains(env.root.to_str().unwrap()),
+        "a container sees the host state dir path:\n{}",
+        out.stdout
+    );
     // A must still wait for `start`.
     std::thread::sleep(Duration::from_millis(300));
     let st = Out::from(env.rt(&["state", &ida]));
-    assert!(st.stdout.contains("\"created\""), "the container left the start barrier without `start`: {}", st.stdout);
+    assert!(
+        st.stdout.contains("\"created\""),
+        "the container left the start barrier without `start`: {}",
+        st.stdout
+    );
 }
 
 /// The container's own processes cannot see the state dir or the fifo at
@@ -67,7 +85,19 @@ fn state_dir_not_visible_inside_the_container() {
     let id = env.id("vis");
     let out = env.run(&b, &id);
     assert!(out.ok, "{out:?}");
-    assert!(!out.stdout.contains("exec.fifo"), "exec.fifo visible:\n{}", out.stdout);
-    assert!(out.stdout.contains("No such file"), "the host state root {root} is reachable by path:\n{}", out.stdout);
-    assert!(!out.stdout.contains(&format!("-> {root}")), "an fd to the state root:\n{}", out.stdout);
+    assert!(
+        !out.stdout.contains("exec.fifo"),
+        "exec.fifo visible:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("No such file"),
+        "the host state root {root} is reachable by path:\n{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains(&format!("-> {root}")),
+        "an fd to the state root:\n{}",
+        out.stdout
+    );
 }

@@ -17,8 +17,34 @@ use serde_json::{json, Value};
 
 pub const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "sleep", "touch", "readlink", "stat", "test", "[", "mkdir", "pwd", "grep", "true",
-    "false", "sha256sum", "cp", "dd", "head", "wc", "find", "ln", "rm", "id", "mount", "printf", "basename", "tr",
+    "sh",
+    "ls",
+    "cat",
+    "echo",
+    "sleep",
+    "touch",
+    "readlink",
+    "stat",
+    "test",
+    "[",
+    "mkdir",
+    "pwd",
+    "grep",
+    "true",
+    "false",
+    "sha256sum",
+    "cp",
+    "dd",
+    "head",
+    "wc",
+    "find",
+    "ln",
+    "rm",
+    "id",
+    "mount",
+    "printf",
+    "basename",
+    "tr",
 ];
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -36,10 +62,18 @@ pub fn runtime_bin() -> PathBuf {
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::Builder::new().prefix("onggi-sec-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("onggi-sec-")
+            .tempdir()
+            .expect("temp dir");
         let root = dir.path().join("state");
         std::fs::create_dir(&root).expect("state root");
-        Env { dir, root, bin: runtime_bin(), ids: RefCell::new(Vec::new()) }
+        Env {
+            dir,
+            root,
+            bin: runtime_bin(),
+            ids: RefCell::new(Vec::new()),
+        }
     }
 
     /// Run a private copy of the runtime binary (attacks may write to it).
@@ -58,7 +92,11 @@ impl Env {
 
     /// A unique container id, remembered for cleanup.
     pub fn id(&self, tag: &str) -> String {
-        let id = format!("sec-{tag}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let id = format!(
+            "sec-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
         self.ids.borrow_mut().push(id.clone());
         id
     }
@@ -75,7 +113,11 @@ impl Env {
         for a in APPLETS {
             symlink("busybox", rootfs.join("bin").join(a)).expect("applet link");
         }
-        Bundle { dir, rootfs, config: default_config(args) }
+        Bundle {
+            dir,
+            rootfs,
+            config: default_config(args),
+        }
     }
 
     pub fn cmd(&self) -> Command {
@@ -123,7 +165,10 @@ impl Drop for Env {
     fn drop(&mut self) {
         // Always the built binary: a test may have broken its copy.
         for id in self.ids.borrow().iter() {
-            for args in [&["kill", id.as_str(), "KILL"][..], &["delete", "--force", id.as_str()][..]] {
+            for args in [
+                &["kill", id.as_str(), "KILL"][..],
+                &["delete", "--force", id.as_str()][..],
+            ] {
                 let _ = Command::new(runtime_bin())
                     .arg("--root")
                     .arg(&self.root)
@@ -140,7 +185,9 @@ impl Drop for Env {
 
 /// Lazily unmount every mount point below `dir` (deepest first).
 pub fn unmount_below(dir: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let mut points: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
@@ -170,7 +217,11 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn write(&self) {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).expect("config.json");
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .expect("config.json");
     }
     pub fn dir_str(&self) -> &str {
         self.dir.to_str().unwrap()
@@ -228,7 +279,11 @@ pub fn output_with_timeout(mut c: Command, limit: Duration) -> Output {
     let stderr = std::fs::read(&pe).unwrap_or_default();
     let _ = std::fs::remove_file(&po);
     let _ = std::fs::remove_file(&pe);
-    Output { status, stdout, stderr }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// runc's default config, with a busybox PATH and no terminal.
@@ -269,8 +324,15 @@ pub fn default_config(args: &[&str]) -> Value {
 
 /// sha256 of a file, through the host's sha256sum.
 pub fn sha256(p: &Path) -> String {
-    let o = Command::new("sha256sum").arg(p).output().expect("sha256sum");
-    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or("").to_string()
+    let o = Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Poll until `f` is true or the deadline passes.
@@ -290,7 +352,9 @@ pub fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             out.push(p.strip_prefix(dir).unwrap().to_path_buf());
