@@ -96,8 +96,10 @@ make_bundle() {
     done
     [ -n "$used" ] || die "no runtime could write a config.json (spec)"
     rm -f "$dir/spec.err"
+    # ociVersion 1.0.2: crun 1.8 refuses 1.2 and later, and every runtime
+    # must get the very same config.
     jq --argjson args "$args" --arg cg "$cgpath" \
-        '.process.terminal = false | .process.args = $args | .linux.cgroupsPath = $cg' \
+        '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = $args | .linux.cgroupsPath = $cg' \
         "$dir/config.json" >"$dir/config.json.new" && mv "$dir/config.json.new" "$dir/config.json" \
         || die "jq failed on $dir/config.json"
     SPEC_USED=$used
