@@ -492,3 +492,33 @@ fn proc_and_sys_are_mounted() {
         "{out}"
     );
 }
+
+/// idmap (mount extension of runtime-spec 1.2+): a bind whose files owned
+/// by on-disk uid/gid 0 show up as 1000 through the mount's mappings, and
+/// an idmap without mappings anywhere is refused before anything exists.
+#[test]
+fn idmap_bind_maps_file_owners() {
+    let ctx = Ctx::new();
+    let host = shared_dir();
+    fs::write(host.path().join("f"), "x").unwrap();
+    std::os::unix::fs::chown(host.path().join("f"), Some(0), Some(0)).unwrap();
+    let mut b = Bundle::sh("stat -c '%u:%g' /mnt/f");
+    b.add_mount(serde_json::json!({
+        "destination": "/mnt", "type": "bind", "source": host.path(),
+        "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+        "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 10}]
+    }));
+    let id = ctx.id("idmap");
+    let out = ctx.run(&b, &id);
+    out.success();
+    assert_eq!(out.stdout.trim(), "1000:2000", "{out:?}");
+
+    let mut bad = Bundle::sh("true");
+    bad.add_mount(serde_json::json!({
+        "destination": "/mnt", "type": "bind", "source": host.path(), "options": ["rbind", "idmap"]
+    }));
+    let id = ctx.id("idmap-bad");
+    ctx.run(&bad, &id).fails_with(&["idmap", "/mnt"]);
+    ctx.assert_no_leftovers(&id);
+}

@@ -65,6 +65,8 @@ const MOUNT_OPTIONS: &[&str] = &[
     "symfollow",
     "sync",
     "unbindable",
+    "idmap",
+    "ridmap",
 ];
 
 pub fn features() -> Value {
@@ -95,7 +97,7 @@ pub fn features() -> Value {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": false},
             "memoryPolicy": {"enabled": false}
         },

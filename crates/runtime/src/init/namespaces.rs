@@ -232,6 +232,40 @@ pub fn write_id_maps(
     Ok(())
 }
 
+/// A user namespace with these mappings and no process left in it: a child
+/// is cloned into a new user namespace, the maps are written, its
+/// namespace is opened, and the child is reaped.
+pub fn userns_with_maps(
+    uid_maps: &[LinuxIdMapping],
+    gid_maps: &[LinuxIdMapping],
+) -> Result<OwnedFd> {
+    let (rd, wr) =
+        nix::unistd::pipe().map_err(|e| Error::sys("pipe for the id-map namespace", e))?;
+    let child = crate::init::clone::fork_into(CloneFlags::CLONE_NEWUSER.bits() as u64, None)
+        .map_err(|e| Error::sys("clone a user namespace for id-mapped mounts", e))?;
+    let pid = match child {
+        None => {
+            // Child: wait until the parent has what it needs.
+            drop(wr);
+            let mut b = [0u8; 1];
+            let _ = nix::unistd::read(&rd, &mut b);
+            // SAFETY: _exit is always safe.
+            unsafe { libc::_exit(0) }
+        }
+        Some(pid) => pid,
+    };
+    drop(rd);
+    let result = write_id_maps(pid.as_raw(), uid_maps, gid_maps).and_then(|_| {
+        let p = format!("/proc/{pid}/ns/user");
+        std::fs::File::open(&p)
+            .map(OwnedFd::from)
+            .map_err(|e| Error::io(p, e))
+    });
+    drop(wr);
+    let _ = nix::sys::wait::waitpid(pid, None);
+    result
+}
+
 /// Does this process share the user namespace of the host (pid 1)?
 pub fn in_initial_userns() -> bool {
     match (

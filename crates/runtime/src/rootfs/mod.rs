@@ -48,12 +48,13 @@ impl RootfsPlan {
         cgroup: Option<&onggi_cgroups::Cgroup>,
     ) -> Result<RootfsPlan> {
         let linux = spec.linux().as_ref();
-        let mounts: Vec<PlannedMount> = spec
+        let mut mounts: Vec<PlannedMount> = spec
             .mounts()
             .iter()
             .flatten()
             .map(|m| PlannedMount::from_spec(m, bundle))
             .collect();
+        idmap_namespaces(spec, &mut mounts)?;
         let dev_is_bind = mounts
             .iter()
             .any(|m| m.destination == Path::new("/dev") && m.options.is_bind());
@@ -106,6 +107,60 @@ impl RootfsPlan {
                 .filter(|l| !l.is_empty() && selinux),
         })
     }
+}
+
+/// For idmap/ridmap mounts: a user namespace with the mount's mappings (or
+/// the container's, when the mount has none), shared by mounts with the
+/// same mappings. Made now, in the parent, because the init may be in a
+/// user namespace that cannot create it.
+fn idmap_namespaces(spec: &oci_spec::runtime::Spec, mounts: &mut [PlannedMount]) -> Result<()> {
+    use std::sync::Arc;
+    type Maps = (
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+        Vec<oci_spec::runtime::LinuxIdMapping>,
+    );
+    let mut made: Vec<(Maps, Arc<OwnedFd>)> = Vec::new();
+    let linux = spec.linux().as_ref();
+    for (pm, m) in mounts.iter_mut().zip(spec.mounts().iter().flatten()) {
+        if pm.options.idmap.is_none() {
+            continue;
+        }
+        let bad = |msg: &str| {
+            Error::config(
+                &pm.destination,
+                format!("mount {}: {msg}", pm.destination.display()),
+            )
+        };
+        if !pm.options.is_bind() {
+            return Err(bad("idmap and ridmap are only supported on bind mounts"));
+        }
+        let uid = m
+            .uid_mappings()
+            .clone()
+            .or_else(|| linux.and_then(|l| l.uid_mappings().clone()))
+            .unwrap_or_default();
+        let gid = m
+            .gid_mappings()
+            .clone()
+            .or_else(|| linux.and_then(|l| l.gid_mappings().clone()))
+            .unwrap_or_default();
+        if uid.is_empty() || gid.is_empty() {
+            return Err(bad(
+                "idmap needs uidMappings and gidMappings (on the mount or the container)",
+            ));
+        }
+        let maps = (uid, gid);
+        let fd = match made.iter().find(|(k, _)| *k == maps) {
+            Some((_, fd)) => fd.clone(),
+            None => {
+                let fd = Arc::new(crate::init::namespaces::userns_with_maps(&maps.0, &maps.1)?);
+                made.push((maps, fd.clone()));
+                fd
+            }
+        };
+        pm.idmap_userns = Some(fd);
+    }
+    Ok(())
 }
 
 /// Before pivot_root: isolate propagation, make the rootfs a mount point,

@@ -1,5 +1,6 @@
 //! Performing one config.json mount inside the root, safely.
 
+use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,9 @@ pub struct PlannedMount {
     /// Bind sources are host paths, made absolute against the bundle.
     pub source: Option<PathBuf>,
     pub options: MountOptions,
+    /// For idmap/ridmap: a user namespace carrying the mount's id mappings,
+    /// made by the parent before the clone.
+    pub idmap_userns: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// A v1 controller hierarchy of the host: directory name and the mount
@@ -57,6 +61,7 @@ impl PlannedMount {
             typ,
             source,
             options,
+            idmap_userns: None,
         }
     }
 }
@@ -167,6 +172,44 @@ pub fn do_mount(
 
     if o.is_bind() {
         let src = m.source.as_deref().unwrap_or(Path::new(""));
+        if let (Some(recursive), Some(userns)) = (o.idmap, &m.idmap_userns) {
+            idmapped_bind(
+                src,
+                target_fd.as_fd(),
+                recursive || o.flags.contains(MsFlags::MS_REC),
+                recursive,
+                userns,
+            )
+            .map_err(|e| {
+                Error::sys(
+                    format!(
+                        "id-mapped bind mount {} on {}",
+                        src.display(),
+                        m.destination.display()
+                    ),
+                    e,
+                )
+            })?;
+            let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
+                .map_err(errno_ctx("reopen", m))?;
+            let fresh_path = paths::fd_path(fresh.as_fd());
+            if !remount_flags(o.flags).is_empty() {
+                let flags = MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | remount_flags(o.flags)
+                    | locked_flags(&fresh_path);
+                mount(
+                    None::<&str>,
+                    fresh_path.as_str(),
+                    None::<&str>,
+                    flags,
+                    None::<&str>,
+                )
+                .map_err(errno_ctx("remount", m))?;
+            }
+            finish(&fresh, m)?;
+            return Ok(());
+        }
         mount(
             Some(src),
             target.as_str(),
@@ -282,6 +325,83 @@ fn finish(fresh: &OwnedFd, m: &PlannedMount) -> Result<()> {
     if m.options.rec_set != 0 || m.options.rec_clear != 0 {
         setattr_recursive(fresh.as_fd(), m.options.rec_set, m.options.rec_clear)
             .map_err(errno_ctx("mount_setattr", m))?;
+    }
+    Ok(())
+}
+
+/// An id-mapped bind: clone the source tree (open_tree), attach the user
+/// namespace's mappings to it (mount_setattr MOUNT_ATTR_IDMAP) and move it
+/// onto the target. Files owned by host ids appear under the mapped ids.
+fn idmapped_bind(
+    src: &Path,
+    target: BorrowedFd,
+    clone_recursive: bool,
+    idmap_recursive: bool,
+    userns: &OwnedFd,
+) -> nix::Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let csrc =
+        CString::new(src.as_os_str().as_encoded_bytes()).map_err(|_| nix::errno::Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if clone_recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: open_tree with a valid C string; the fd is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, csrc.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: a new fd we own.
+    let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let a = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let at = libc::AT_EMPTY_PATH
+        | if idmap_recursive {
+            libc::AT_RECURSIVE
+        } else {
+            0
+        };
+    // SAFETY: valid tree fd, empty path, sized struct.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            at as libc::c_uint,
+            &a as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: move_mount between two fds with empty paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r != 0 {
+        return Err(nix::errno::Errno::last());
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct MountOptions {
     pub rec_clear: u64,
     /// Everything else, comma-joined, passed as mount data.
     pub data: String,
+    /// "idmap" (Some(false)) or "ridmap" (Some(true), recursive).
+    pub idmap: Option<bool>,
 }
 
 impl MountOptions {
@@ -121,15 +123,10 @@ fn rec_attr(name: &str) -> Option<(bool, u64)> {
     })
 }
 
-/// Options this runtime recognises but cannot honour get a clear error at
-/// validation time instead of a confusing EINVAL from the kernel later.
-pub fn check_option(o: &str) -> Result<(), String> {
-    match o {
-        "idmap" | "ridmap" => Err(format!(
-            "mount option {o:?} (id-mapped mounts) is not supported yet"
-        )),
-        _ => Ok(()),
-    }
+/// Every option is accepted at this level; combinations are checked by
+/// the spec validation (e.g. idmap needs a bind mount and id mappings).
+pub fn check_option(_o: &str) -> Result<(), String> {
+    Ok(())
 }
 
 pub fn parse(options: &[String]) -> MountOptions {
@@ -140,6 +137,7 @@ pub fn parse(options: &[String]) -> MountOptions {
         rec_set: 0,
         rec_clear: 0,
         data: String::new(),
+        idmap: None,
     };
     let mut data: Vec<&str> = Vec::new();
     for o in options {
@@ -152,6 +150,8 @@ pub fn parse(options: &[String]) -> MountOptions {
                 m.flags &= !f;
                 m.cleared |= f;
             }
+        } else if o == "idmap" || o == "ridmap" {
+            m.idmap = Some(o == "ridmap");
         } else if let Some(p) = propagation_flag(o) {
             m.propagation.push(p);
         } else if let Some((set, a)) = rec_attr(o) {
