@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
@@ -304,15 +304,9 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
             .ctx(|| format!("read from exec process of {id}"))?
         {
             None => {
-                // EOF: execve succeeded, or the child died without a word.
-                if let Ok(WaitStatus::Exited(_, 127)) =
-                    nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
-                {
-                    return Err(Error::Init {
-                        id: id.into(),
-                        msg: "exec process died before execve".into(),
-                    });
-                }
+                // EOF: the channel is close-on-exec, so execve succeeded
+                // (every failure before it sends ERROR first). The process
+                // is left unreaped: the supervisor collects its status.
                 return Ok(());
             }
             Some((sync::SECCOMP, _)) => {
