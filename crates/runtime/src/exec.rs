@@ -385,42 +385,17 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
             .ok_or_else(|| Error::Unsupported("terminal without a console socket".into()))?;
         crate::tty::setup(sock.as_fd(), plan.process.console_size, false)?;
     }
-    process::apply_privileged(&plan.process)?;
-    let exe = process::resolve_executable(&plan.process)?;
-    let env = process::final_env(&plan.process);
-    process::enter_cwd(&plan.process.cwd)?;
-    process::cloexec_from(3 + plan.preserve_fds)?;
-    let early = plan
-        .seccomp
-        .as_ref()
-        .filter(|f| f.has_notify() || !plan.process.no_new_privs);
-    if let Some(filter) = early {
-        if plan.process.no_new_privs {
-            process::set_no_new_privs()?;
-        }
-        let fd = filter
-            .load()
-            .map_err(|e| Error::sys("load seccomp filter", e))?;
-        if let Some(fd) = fd {
-            chan.send(sync::SECCOMP, b"")
-                .ctx(|| "announce the seccomp fd".into())?;
-            onggi_seccomp::send_fd(chan.as_fd(), fd.as_fd(), sync::SECCOMP)
-                .map_err(|e| Error::sys("send the seccomp fd", e))?;
-        }
-    }
+    let (exe, env) = crate::init::prepare_exec(
+        &plan.process,
+        plan.seccomp.as_ref(),
+        plan.preserve_fds,
+        chan,
+    )?;
     process::switch_user(&plan.process, !plan.in_userns)?;
     process::reset_signals();
     if plan.process.no_new_privs {
         process::set_no_new_privs()?;
     }
-    if let Some(filter) = plan
-        .seccomp
-        .as_ref()
-        .filter(|f| !f.has_notify() && plan.process.no_new_privs)
-    {
-        filter
-            .load()
-            .map_err(|e| Error::sys("load seccomp filter", e))?;
-    }
+    crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
     Err(process::exec(&exe, &plan.process, &env))
 }

@@ -165,26 +165,12 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     rootfs::write_sysctls(&plan.sysctls)?;
     rootfs::finish(&plan.rootfs)?;
 
-    process::apply_privileged(&plan.process)?;
-    let exe = process::resolve_executable(&plan.process)?;
-    let env = process::final_env(&plan.process);
-    process::enter_cwd(&plan.process.cwd)?;
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
-    // must happen before the user switch (as in runc). A notify filter is
-    // loaded here too: its fd must reach the parent before create returns.
-    // Mark every fd but stdio and the preserved ones close-on-exec now,
-    // before a seccomp filter could forbid close_range.
-    process::cloexec_from(3 + plan.preserve_fds)?;
-    let early_seccomp = plan
-        .seccomp
-        .as_ref()
-        .filter(|f| f.has_notify() || !plan.process.no_new_privs);
-    if let Some(filter) = early_seccomp {
-        if plan.process.no_new_privs {
-            process::set_no_new_privs()?;
-        }
-        load_seccomp(filter, chan)?;
-    }
+    let (exe, env) = prepare_exec(
+        &plan.process,
+        plan.seccomp.as_ref(),
+        plan.preserve_fds,
+        chan,
+    )?;
     process::switch_user(&plan.process, plan.setgroups)?;
 
     chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
@@ -231,6 +217,48 @@ fn join_session_keyring(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The steps before the user switch shared by the init and `exec`:
+/// privileged attributes, the executable and environment, cwd, stray fds
+/// close-on-exec, and the seccomp filter when it must go on early.
+/// Returns the path and environment to execve with.
+pub(crate) fn prepare_exec(
+    p: &ProcessPlan,
+    seccomp: Option<&onggi_seccomp::Filter>,
+    preserve_fds: u32,
+    chan: &Channel,
+) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
+    process::apply_privileged(p)?;
+    let exe = process::resolve_executable(p)?;
+    let env = process::final_env(p);
+    process::enter_cwd(&p.cwd)?;
+    // Before a seccomp filter could forbid close_range.
+    process::cloexec_from(3 + preserve_fds)?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
+    // must happen before the user switch (as in runc). A notify filter
+    // goes on here too: its fd must reach the parent over the channel.
+    if let Some(filter) = seccomp.filter(|f| f.has_notify() || !p.no_new_privs) {
+        if p.no_new_privs {
+            process::set_no_new_privs()?;
+        }
+        load_seccomp(filter, chan)?;
+    }
+    Ok((exe, env))
+}
+
+/// The filter that waited until last (no_new_privs, no notify): after it
+/// only execve is left to pass it.
+pub(crate) fn load_late_seccomp(
+    p: &ProcessPlan,
+    seccomp: Option<&onggi_seccomp::Filter>,
+) -> Result<()> {
+    if let Some(filter) = seccomp.filter(|f| !f.has_notify() && p.no_new_privs) {
+        filter
+            .load()
+            .map_err(|e| Error::sys("load seccomp filter", e))?;
+    }
+    Ok(())
+}
+
 /// Load the filter; hand a notify listener fd to the parent.
 fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
     let fd = filter
@@ -271,15 +299,8 @@ fn after_barrier(
             return e;
         }
     }
-    // The filter goes on as late as possible: only execve is left to pass it.
-    if let Some(filter) = plan
-        .seccomp
-        .as_ref()
-        .filter(|f| !f.has_notify() && plan.process.no_new_privs)
-    {
-        if let Err(e) = filter.load() {
-            return Error::sys("load seccomp filter", e);
-        }
+    if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
+        return e;
     }
     process::exec(exe, &plan.process, env)
 }

@@ -172,58 +172,30 @@ pub fn do_mount(
 
     if o.is_bind() {
         let src = m.source.as_deref().unwrap_or(Path::new(""));
-        if let (Some(recursive), Some(userns)) = (o.idmap, &m.idmap_userns) {
-            idmapped_bind(
+        let bound = match (o.idmap, &m.idmap_userns) {
+            (Some(recursive), Some(userns)) => idmapped_bind(
                 src,
                 target_fd.as_fd(),
                 recursive || o.flags.contains(MsFlags::MS_REC),
                 recursive,
                 userns,
-            )
-            .map_err(|e| {
-                Error::sys(
-                    format!(
-                        "id-mapped bind mount {} on {}",
-                        src.display(),
-                        m.destination.display()
-                    ),
-                    e,
-                )
-            })?;
-            let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
-                .map_err(errno_ctx("reopen", m))?;
-            let fresh_path = paths::fd_path(fresh.as_fd());
-            if !remount_flags(o.flags).is_empty() {
-                let flags = MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | remount_flags(o.flags)
-                    | locked_flags(&fresh_path);
-                mount(
-                    None::<&str>,
-                    fresh_path.as_str(),
-                    None::<&str>,
-                    flags,
-                    None::<&str>,
-                )
-                .map_err(errno_ctx("remount", m))?;
-            }
-            finish(&fresh, m)?;
-            return Ok(());
-        }
-        mount(
-            Some(src),
-            target.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC),
-            None::<&str>,
-        )
-        .map_err(|e| {
+            ),
+            _ => mount(
+                Some(src),
+                target.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | (o.flags & MsFlags::MS_REC),
+                None::<&str>,
+            ),
+        };
+        bound.map_err(|e| {
+            let what = if o.idmap.is_some() {
+                "id-mapped bind mount"
+            } else {
+                "bind mount"
+            };
             Error::sys(
-                format!(
-                    "bind mount {} on {}",
-                    src.display(),
-                    m.destination.display()
-                ),
+                format!("{what} {} on {}", src.display(), m.destination.display()),
                 e,
             )
         })?;
