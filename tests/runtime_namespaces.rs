@@ -291,3 +291,17 @@ fn join_namespace_with_bad_path_fails_cleanly() {
     out.fails_with(&["/proc/self/ns/does-not-exist"]);
     ctx.assert_no_leftovers(&id);
 }
+
+/// A new network namespace has its loopback up, as runc leaves it
+/// (clients such as `podman --network none` rely on it).
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let ctx = Ctx::new();
+    // The kernel gives lo its 127.0.0.1 only once it is up.
+    let out = ctx.run_sh("ip -o link show lo; ip -o addr show lo");
+    out.success();
+    assert!(
+        out.stdout.contains("LOOPBACK,UP") && out.stdout.contains("127.0.0.1"),
+        "{out:?}"
+    );
+}

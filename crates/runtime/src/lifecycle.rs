@@ -119,11 +119,14 @@ pub fn state_json(root: &StateRoot, id: &str) -> Result<serde_json::Value> {
 /// `kill [--all] ID SIGNAL`.
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let c = load(root, id)?;
-    if c.status == Status::Stopped {
+    // As runc: `kill --all` of a stopped container signals whatever is left
+    // in its cgroup and succeeds; a plain kill fails with runc's words,
+    // which containerd's shim recognises as "already finished".
+    if c.status == Status::Stopped && !all {
         return Err(Error::WrongState {
             id: id.into(),
             status: c.status.to_string(),
-            what: "cannot send a signal to a stopped container",
+            what: "container not running",
         });
     }
     let send = |pid: i32| -> nix::Result<()> {
@@ -144,6 +147,9 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
             }
             return Ok(());
         }
+    }
+    if c.status == Status::Stopped {
+        return Ok(());
     }
     send(c.state.pid).ctx(|| format!("kill {} of container {id}", c.state.pid))
 }

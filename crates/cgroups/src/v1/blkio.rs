@@ -18,14 +18,15 @@ fn weight_file(dir: &Path, cfq: &'static str, bfq: &'static str) -> &'static str
 }
 
 pub(super) fn apply(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
-    if let Some(w) = b.weight() {
+    // 0 means unset (runc's rule; Docker sends 0 in every spec and update).
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         fs::write(
             dir,
             weight_file(dir, "blkio.weight", "blkio.bfq.weight"),
             &w.to_string(),
         )?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         fs::write(dir, "blkio.leaf_weight", &w.to_string())?;
     }
     for d in b.weight_device().as_deref().unwrap_or_default() {

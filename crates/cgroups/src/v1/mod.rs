@@ -63,8 +63,8 @@ fn memory_set(m: &LinuxMemory) -> bool {
 }
 
 fn blkio_set(b: &LinuxBlockIo) -> bool {
-    b.weight().is_some()
-        || b.leaf_weight().is_some()
+    b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
         || b.throttle_read_bps_device()
             .as_ref()

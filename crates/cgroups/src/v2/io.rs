@@ -25,7 +25,7 @@ fn weight_target(dir: &Path) -> (&'static str, bool) {
 }
 
 pub(crate) fn apply(dir: &Path, avail: &Avail, b: &LinuxBlockIo) -> Result<()> {
-    if b.leaf_weight().is_some() {
+    if b.leaf_weight().is_some_and(|w| w != 0) {
         return Err(unsupported(
             "linux.resources.blockIO.leafWeight",
             "blkio.leaf_weight",

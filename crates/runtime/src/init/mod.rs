@@ -114,6 +114,9 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     if !late.is_empty() {
         nix::sched::unshare(late).ctx(|| format!("unshare {late:?}"))?;
     }
+    if plan.ns.new_net {
+        loopback_up()?;
+    }
     if plan.new_keyring {
         join_session_keyring(&plan.id)?;
     }
@@ -193,6 +196,44 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(1) }
+}
+
+/// A new network namespace starts with `lo` down; bring it up, as runc
+/// does (SIOCSIFFLAGS on an AF_INET socket, no netlink needed).
+fn loopback_up() -> Result<()> {
+    // SAFETY: socket(2) with constant arguments; the fd is checked.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(Error::sys("socket for lo", nix::errno::Errno::last()));
+    }
+    // SAFETY: a new fd we own.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(s) };
+    // SAFETY: ifreq is plain data; zeroed is a valid start.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, c) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *c as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS with a valid ifreq naming "lo".
+    unsafe {
+        if libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SIOCGIFFLAGS,
+            &mut ifr,
+        ) != 0
+        {
+            return Err(Error::sys("get flags of lo", nix::errno::Errno::last()));
+        }
+        ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&sock),
+            libc::SIOCSIFFLAGS,
+            &ifr,
+        ) != 0
+        {
+            return Err(Error::sys("bring lo up", nix::errno::Errno::last()));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn set_non_dumpable() {
