@@ -52,19 +52,29 @@ lib_enter_ns() {
 	SHADOW_MADE=()
 	local d
 	for d in /var/lib/cni /etc/cni/net.d /etc/containerd /var/lib/containerd /etc/docker /var/lib/docker; do
-		if [ ! -d "$d" ]; then
-			mkdir "$d" 2>/dev/null || continue
-			SHADOW_MADE+=("$d")
-		fi
-		mount -t tmpfs -o mode=0755 tmpfs "$d"
+		shadow_dir "$d"
 	done
+}
+
+# shadow_dir DIR: a tmpfs over DIR in our mount namespace (DIR made, and
+# removed at the end, if it does not exist).
+shadow_dir() {
+	local d=$1 p=$1 top=
+	while [ ! -d "$p" ]; do top=$p p=$(dirname "$p"); done
+	if [ -n "$top" ]; then
+		mkdir -p "$d" || return 1
+		SHADOW_MADE+=("$top")
+	fi
+	mount -t tmpfs -o mode=0755 tmpfs "$d"
 }
 
 lib_unshadow() {
 	local d
 	for d in "${SHADOW_MADE[@]}"; do
-		umount -l "$d" 2>/dev/null
-		rmdir "$d" 2>/dev/null
+		grep -F " $d" /proc/self/mountinfo | awk '{print $5}' | sort -r |
+			while read -r m; do umount -l "$m" 2>/dev/null; done
+		# only the (empty) dirs we made
+		find "$d" -depth -type d -empty -delete 2>/dev/null
 	done
 }
 

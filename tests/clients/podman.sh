@@ -239,6 +239,12 @@ KNOWN_DIFFS='^(> /sys/fs/cgroup/unified cgroup2 ro|< /sys/fs/cgroup tmpfs rw|> /
 env_probe='grep -E "^(Cap(Eff|Bnd)|Seccomp|NoNewPrivs)" /proc/self/status; ls /dev | tr "\n" " "; echo; mount | sed -E "s/^[^ ]+ on ([^ ]+) type ([^ ]+) \\((r[wo]).*/\\1 \\2 \\3/" | sort; ulimit -n; ip -o link | cut -d" " -f2-3'
 test_runc_compare() {
 	[ -x "$RUNC" ] || skip "no runc"
+	# the same cases with runc first: they must pass
+	oom_case "$RUNC" runc
+	[ -f "$WORK/oom-onggi" ] && expect_eq "OOMKilled onggi vs runc" "$(cat "$WORK/oom-onggi")" "$(cat "$WORK/oom-runc")"
+	echo "OOMKilled with runc: $(cat "$WORK/oom-runc")"
+	net_default_case "$RUNC" runc
+	[ -f "$WORK/net-onggi.txt" ] && { diff "$WORK/net-runc.txt" "$WORK/net-onggi.txt" || die "network differs from runc"; }
 	local a b d
 	a=$(po run --rm "${CGP[@]}" --network none "$IMG" sh -c "$env_probe")
 	b=$(pm "$RUNC" run --rm "${CGP[@]}" --network none "$IMG" sh -c "$env_probe")
@@ -249,11 +255,6 @@ test_runc_compare() {
 		echo "$d" | grep -Ev "$KNOWN_DIFFS" >/dev/null && die "container environment differs from runc"
 		echo "$d" | sed 's/^/note: differs from runc: /' >>"$WORK/notes"
 	fi
-	oom_case "$RUNC" runc
-	[ -f "$WORK/oom-onggi" ] && expect_eq "OOMKilled onggi vs runc" "$(cat "$WORK/oom-onggi")" "$(cat "$WORK/oom-runc")"
-	echo "OOMKilled with runc: $(cat "$WORK/oom-runc")"
-	net_default_case "$RUNC" runc
-	[ -f "$WORK/net-onggi.txt" ] && { diff "$WORK/net-runc.txt" "$WORK/net-onggi.txt" || die "network differs from runc"; }
 }
 
 # CLIENTS_DEBUG=FILE: set up as above, then source FILE instead of the tests.
