@@ -13,14 +13,25 @@ RUNC=${RUNC:-$(command -v runc || true)}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
 # ONGGI_TRACE=1: the clients get a wrapper that logs each runtime command
-# line to $WORK/runtime-argv.log, then execs onggi-runtime (debugging aid;
+# line to $WORK/runtime-argv.log and keeps a copy of each created bundle's
+# config.json in $WORK/bundles/, then execs onggi-runtime (debugging aid;
 # the tests otherwise hand the clients the real binary).
 lib_trace_wrapper() {
 	[ -n "${ONGGI_TRACE:-}" ] || return 0
 	local real=$ONGGI
 	ONGGI=$WORK/bin/onggi-runtime
-	mkdir -p "$WORK/bin"
-	printf '#!/bin/sh\necho "$(date +%%T.%%N) $*" >>%s/runtime-argv.log\nexec %s "$@"\n' "$WORK" "$real" >"$ONGGI"
+	mkdir -p "$WORK/bin" "$WORK/bundles"
+	cat >"$ONGGI" <<WRAP
+#!/bin/sh
+echo "\$(date +%T.%N) \$*" >>$WORK/runtime-argv.log
+prev= last=
+for a in "\$@"; do
+	[ "\$prev" = --bundle ] && b=\$a
+	prev=\$a last=\$a
+done
+[ -n "\${b:-}" ] && cp "\$b/config.json" "$WORK/bundles/\$last.json" 2>/dev/null
+exec $real "\$@"
+WRAP
 	chmod +x "$ONGGI"
 }
 
@@ -49,7 +60,7 @@ lib_enter_ns() {
 	# or dbus), and the dirs below; one that does not exist is made for
 	# the mount and removed afterwards.
 	mount -t tmpfs -o mode=0755 tmpfs /run
-	SHADOW_MADE=()
+	SHADOW_MADE=$(mktemp /tmp/onggi-clients-shadow.XXXXXX)
 	local d
 	for d in /var/lib/cni /etc/cni/net.d /etc/containerd /var/lib/containerd /etc/docker /var/lib/docker; do
 		shadow_dir "$d"
@@ -57,25 +68,28 @@ lib_enter_ns() {
 }
 
 # shadow_dir DIR: a tmpfs over DIR in our mount namespace (DIR made, and
-# removed at the end, if it does not exist).
+# removed at the end, if it does not exist; noted in a file, as tests call
+# this from subshells).
 shadow_dir() {
 	local d=$1 p=$1 top=
 	while [ ! -d "$p" ]; do top=$p p=$(dirname "$p"); done
 	if [ -n "$top" ]; then
 		mkdir -p "$d" || return 1
-		SHADOW_MADE+=("$top")
+		echo "$top" >>"$SHADOW_MADE"
 	fi
 	mount -t tmpfs -o mode=0755 tmpfs "$d"
 }
 
 lib_unshadow() {
 	local d
-	for d in "${SHADOW_MADE[@]}"; do
+	[ -f "${SHADOW_MADE:-}" ] || return 0
+	sort -u "$SHADOW_MADE" | while read -r d; do
 		grep -F " $d" /proc/self/mountinfo | awk '{print $5}' | sort -r |
 			while read -r m; do umount -l "$m" 2>/dev/null; done
 		# only the (empty) dirs we made
 		find "$d" -depth -type d -empty -delete 2>/dev/null
 	done
+	rm -f "$SHADOW_MADE"
 }
 
 # WORK: the client's scratch dir; LOGS: per-test logs.
@@ -97,9 +111,11 @@ lib_init() {
 on_exit() { CLEANUPS+=("$*"); }
 
 lib_cleanup() {
-	local rc=$? i
-	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
-		eval "${CLEANUPS[i]}" >/dev/null 2>&1 || true
+	local rc=$? __k
+	set +eu
+	trap - EXIT INT TERM
+	for ((__k = ${#CLEANUPS[@]} - 1; __k >= 0; __k--)); do
+		eval "${CLEANUPS[__k]}" >/dev/null 2>&1 || true
 	done
 	lib_kill_ns_procs
 	lib_cgroup_cleanup
@@ -303,6 +319,28 @@ retry() {
 		sleep 0.2
 	done
 	return 1
+}
+
+# A container's view of itself, for comparing runtimes: capabilities,
+# seccomp, no_new_privs, /dev, mounts (where, type, ro/rw), nofile, links.
+ENV_PROBE='grep -E "^(Cap(Eff|Bnd)|Seccomp|NoNewPrivs)" /proc/self/status; ls /dev | tr "\n" " "; echo; mount | sed -E "s/^[^ ]+ on ([^ ]+) type ([^ ]+) \((r[wo]).*/\1 \2 \3/" | sort; ulimit -n; ip -o link | cut -d" " -f2-3'
+# Differences from runc that are known and accepted (noted, not failed):
+# onggi mounts the cgroup2 of a v1 hybrid host at /sys/fs/cgroup/unified
+# and keeps the /sys/fs/cgroup tmpfs read-only, where runc 1.1 leaves the
+# tmpfs rw and does not mount the unified hierarchy.
+KNOWN_DIFFS='^(> /sys/fs/cgroup/unified cgroup2 ro|< /sys/fs/cgroup tmpfs rw|> /sys/fs/cgroup tmpfs ro)$'
+
+# compare_env RUNC_OUTPUT ONGGI_OUTPUT: die on an unknown difference
+compare_env() {
+	local d
+	d=$(diff <(echo "$1") <(echo "$2") | grep '^[<>]' || true)
+	[ -n "$d" ] || return 0
+	echo "runc (<) vs onggi (>):"
+	echo "$d"
+	if echo "$d" | grep -Ev "$KNOWN_DIFFS" >/dev/null; then
+		die "container environment differs from runc"
+	fi
+	echo "$d" | sed 's/^/note: differs from runc (known): /' >>"$WORK/notes"
 }
 
 lib_summary() {
