@@ -5,11 +5,11 @@
 # (tests/clients/lib.sh). Installs nothing; needs these Debian packages:
 #
 #   podman conmon containernetworking-plugins containerd docker.io runc
-#   busybox-static iproute2 iptables util-linux jq
+#   busybox-static umoci jq iproute2 iptables util-linux bsdutils
 #
-# (docker.io's and containerd's postinst may try to start the system
-# services: install them with a policy-rc.d that denies starts, as Debian
-# container images have.)
+# (docker.io's postinst starts the system's dockerd unless policy-rc.d
+# denies it, as this machine's /usr/sbin/policy-rc.d does: the tests need
+# none of the system's daemons and start their own.)
 #
 # usage: scripts/test-clients.sh [podman] [containerd] [docker]
 #   ONLY=REGEX      run only the tests whose name matches

@@ -64,15 +64,19 @@ test_import() {
 # docker run as it comes, with the runtime as it is
 test_run_plain() {
 	local out
-	if ! out=$(dr onggi --rm "$IMG" echo plain 2>&1); then
-		echo "$out"
-		if [[ $out == *blkio*weight* ]]; then
-			echo "note: the other docker tests use onggi-wa (drops blockIO.weight 0)" >>"$WORK/notes"
-			echo onggi-wa >"$WORK/rt"
-		fi
-		die "docker run --runtime onggi failed"
-	fi
+	out=$(dr onggi --rm "$IMG" echo plain 2>&1) || { echo "$out"; die "docker run --runtime onggi failed"; }
 	expect_eq "stdout" "$out" plain
+}
+
+# While plain onggi fails on dockerd's blockIO.weight 0, the other tests use
+# onggi-wa, so that they test the rest.
+pick_runtime() {
+	local out
+	dk image inspect "$IMG" >/dev/null 2>&1 || return 0
+	if ! out=$(dr onggi --rm "$IMG" true 2>&1) && [[ $out == *blkio*weight* ]]; then
+		ONGGI_RT=onggi-wa
+		echo "note: the other docker tests use onggi-wa (drops blockIO.weight 0), see run-plain" >>"$WORK/notes"
+	fi
 }
 
 test_run_output() {
@@ -145,15 +149,17 @@ test_rm_force() {
 	dk rm -f rmf2 || { runtime_log rmf2; die "rm -f of an exited container"; }
 }
 
-# quick execs: docker exec waits for the exit the shim must see
+# quick execs, 20 times (at most 3 failures): docker exec waits for the exit the shim (a
+# subreaper) must see
 exec_fast_case() {
-	local rt=$1 c=fx-$1 i hung=0
+	local rt=$1 c=fx-$1 i bad=0
 	dr "$rt" -d --name $c "$IMG" sleep 1000
-	for i in 1 2 3 4; do
-		DK_TIMEOUT=3 dk exec $c true || { echo "exec $i: no exit after 3 s"; hung=$((hung + 1)); }
+	for i in $(seq 20); do
+		DK_TIMEOUT=3 dk exec $c true || { echo "exec $i: rc $? (124: no exit after 3 s)"; bad=$((bad + 1)); }
+		[ $bad -lt 3 ] || break
 	done
 	dk rm -f $c
-	[ $hung = 0 ] || die "$hung of 4 quick execs never returned"
+	[ $bad = 0 ] || die "$bad of $i quick execs failed or never returned"
 }
 test_exec_fast_exit() { exec_fast_case $ONGGI_RT; }
 
@@ -240,8 +246,10 @@ test_network_default() { net_default_case $ONGGI_RT; }
 test_runc_compare() {
 	# the same cases with runc first: they must pass
 	oom_case runc
-	[ -f "$WORK/oom-$ONGGI_RT" ] && expect_eq "OOMKilled onggi vs runc" "$(cat "$WORK/oom-$ONGGI_RT")" "$(cat "$WORK/oom-runc")"
-	echo "OOMKilled with runc: $(cat "$WORK/oom-runc")"
+	# dockerd 20.10 sets OOMKilled from containerd's OOM event racing the
+	# exit event: with runc here it says true about half the time. So it
+	# is reported, not asserted (containerd.sh asserts the OOM event).
+	echo "note: OOMKilled of a 137 exit: onggi $(cat "$WORK/oom-$ONGGI_RT" 2>/dev/null), runc $(cat "$WORK/oom-runc") (racy in dockerd 20.10)" >>"$WORK/notes"
 	exec_fast_case runc
 	net_none_case runc
 	net_default_case runc
@@ -255,7 +263,7 @@ if [ -n "${CLIENTS_DEBUG:-}" ]; then source "$CLIENTS_DEBUG"; exit; fi
 
 t import test_import
 t run-plain test_run_plain
-[ -f "$WORK/rt" ] && ONGGI_RT=$(cat "$WORK/rt")
+pick_runtime
 t run-output test_run_output
 t detached-lifecycle test_detached_lifecycle
 t rm-force test_rm_force
