@@ -24,7 +24,7 @@ events_logfile_path = "$P/events.log"
 tmp_dir = "$P/tmp"
 volume_path = "$P/vol"
 runtime = "onggi"
-runtime_supports_json = ["onggi", "runc", "crun"]
+runtime_supports_json = ["onggi", "onggi-runtime", "runc", "crun"]
 [engine.runtimes]
 onggi = ["$ONGGI"]
 runc = ["$RUNC"]
