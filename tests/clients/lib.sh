@@ -99,6 +99,8 @@ lib_init() {
 	chmod 0711 "$WORK"
 	LOGS=$WORK/logs
 	mkdir -p "$LOGS"
+	# the clients' helpers may drop files in their cwd (conmon its "oom")
+	cd "$WORK" || exit 1
 	lib_cgroup_init
 	lib_trace_wrapper
 	trap lib_cleanup EXIT
