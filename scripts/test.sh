@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the tests run real containers)" >&2; exit 1; }
 cargo build --workspace --all-targets
-cargo test --workspace
+# Every test binary runs even when one fails; the summary is at the end.
+cargo test --workspace --no-fail-fast
+echo "== podman, containerd and Docker driving onggi-runtime"
+scripts/test-clients.sh
 if [ -x ../shared/vm/cgv2-run.sh ] && command -v qemu-system-x86_64 >/dev/null; then
 	echo "== cgroup v2 tests in a VM"
 	crates/cgroups/tests/run-v2-in-vm.sh
