@@ -107,19 +107,43 @@ fn run_in_the_foreground_relays_a_pty_shell() {
     ctx.assert_no_leftovers(&id);
 }
 
+/// Poll `stty size` (busybox stty fails while the size is 0x0) until it
+/// prints something, or matches $1.
+const SIZE_LOOP: &str = "i=0; while [ $i -lt 300 ]; do s=$(stty size 2>/dev/null); \
+     [ -n \"$s\" ] && [ -z \"$1\" -o \"$s\" = \"$1\" ] && break; sleep 0.01; i=$((i+1)); done";
+
 #[test]
 fn run_in_the_foreground_passes_the_window_size() {
     let ctx = Ctx::new();
-    let b = tty_bundle(Some("stty size; test -t 0 && echo stdin-tty"));
+    // The size is copied to the container's pty as the runtime starts
+    // relaying; runc too can let the process run a moment before that, so
+    // the container polls instead of reading it once.
+    let script = format!(
+        "waitsize() {{ {SIZE_LOOP}; echo \"$2=$s.\"; }}; waitsize '' size1; \
+         test -t 0 && echo stdin-tty; read go; waitsize '50 120' size2"
+    );
+    let b = tty_bundle(Some(&script));
     let id = ctx.id("ptysize");
-    let (master, slave) = openpty(37, 101);
+    let (mut master, slave) = openpty(37, 101);
     let mut child = spawn_run_on_pty(&ctx, &b, &id, &slave);
     drop(slave);
     let text = read_until(&master, "stdin-tty", Duration::from_secs(10));
+    assert!(text.contains("size1=37 101."), "stty size inside: {text:?}");
+    // A resize of our terminal reaches the container (SIGWINCH).
+    let ws = libc::winsize {
+        ws_row: 50,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+    assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) }, 0);
+    master.write_all(b"go\n").unwrap();
+    let more = read_until(&master, "size2=", Duration::from_secs(10));
+    let more = more + &read_until(&master, "\n", Duration::from_secs(2));
     let code = wait_child(&mut child, Duration::from_secs(10));
-    assert!(text.contains("37 101"), "stty size inside: {text:?}");
-    assert!(text.contains("stdin-tty"), "{text:?}");
-    assert_eq!(code, Some(0), "{text:?}");
+    assert!(more.contains("size2=50 120."), "after a resize: {more:?}");
+    assert_eq!(code, Some(0), "{text:?}{more:?}");
     ctx.assert_no_leftovers(&id);
 }
 
