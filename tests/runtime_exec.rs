@@ -263,7 +263,7 @@ fn exec_preserve_fds() {
                 Ok(())
             });
         }
-        run_cmd(&mut cmd, CMD_TIMEOUT)
+        run_cmd(&mut cmd, Duration::from_secs(10))
     };
     let out = run("1");
     out.success();
