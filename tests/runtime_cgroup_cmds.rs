@@ -109,7 +109,8 @@ fn pause_of_a_stopped_container_fails() {
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
     ctx.rt(&["pause", &id]).fails_with(&["stopped"]);
     ctx.rt(&["resume", &id]).fails_with(&["stopped"]);
-    ctx.rt(&["pause", "no-such-container-xyz"]).fails_with(&["does not exist"]);
+    ctx.rt(&["pause", "no-such-container-xyz"])
+        .fails_with(&["does not exist"]);
     assert_eq!(ctx.status(&id), "stopped");
 }
 
@@ -133,7 +134,12 @@ fn delete_force_of_a_paused_container() {
 
 /// A container that writes the given cgroup files (paths inside) to
 /// /tmp/inside every 50 ms.
-fn reporter(ctx: &Ctx, tag: &str, files: &[&str], edit: impl FnOnce(&mut Value)) -> (Bundle, String) {
+fn reporter(
+    ctx: &Ctx,
+    tag: &str,
+    files: &[&str],
+    edit: impl FnOnce(&mut Value),
+) -> (Bundle, String) {
     let script = format!(
         "while :; do cat {} > /tmp/inside.new 2>&1; mv /tmp/inside.new /tmp/inside; sleep 0.05; done",
         files.join(" ")
@@ -204,7 +210,13 @@ fn update_with_runc_flags() {
     } else {
         ("134217728", "-1")
     };
-    inside_shows(&b, &[mem0, "100", cpu0].iter().flat_map(|s| s.split(' ')).collect::<Vec<_>>());
+    inside_shows(
+        &b,
+        &[mem0, "100", cpu0]
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .collect::<Vec<_>>(),
+    );
     let memsw = !cgroup_v2()
         && ctrl_dir(&id, "memory")
             .join("memory.memsw.limit_in_bytes")
@@ -240,7 +252,10 @@ fn update_with_runc_flags() {
             assert_eq!(read_cg(&id, "", "memory.swap.max"), "33554432");
         }
         let w: u64 = read_cg(&id, "", "cpu.weight").parse().unwrap();
-        assert!(weights_for_shares(512).contains(&w), "cpu.weight {w} for shares 512");
+        assert!(
+            weights_for_shares(512).contains(&w),
+            "cpu.weight {w} for shares 512"
+        );
         assert_eq!(read_cg(&id, "", "cpu.max"), "50000 100000");
         assert_eq!(read_cg(&id, "", "cpuset.cpus"), "0");
         assert_eq!(read_cg(&id, "", "cpuset.mems"), "0");
@@ -248,9 +263,15 @@ fn update_with_runc_flags() {
         inside_shows(&b, &["67108864", "42", "50000", "100000"]);
     } else {
         assert_eq!(read_cg(&id, "memory", "memory.limit_in_bytes"), "67108864");
-        assert_eq!(read_cg(&id, "memory", "memory.soft_limit_in_bytes"), "33554432");
+        assert_eq!(
+            read_cg(&id, "memory", "memory.soft_limit_in_bytes"),
+            "33554432"
+        );
         if memsw {
-            assert_eq!(read_cg(&id, "memory", "memory.memsw.limit_in_bytes"), "100663296");
+            assert_eq!(
+                read_cg(&id, "memory", "memory.memsw.limit_in_bytes"),
+                "100663296"
+            );
         }
         assert_eq!(read_cg(&id, "cpu", "cpu.shares"), "512");
         assert_eq!(read_cg(&id, "cpu", "cpu.cfs_quota_us"), "50000");
@@ -262,7 +283,10 @@ fn update_with_runc_flags() {
     }
     // The state remembers the new limits (a later update keeps them).
     update(&ctx, &id, &["--pids-limit", "43"]).success();
-    assert_eq!(cg(&id, "memory", "memory.limit_in_bytes", "memory.max"), "67108864");
+    assert_eq!(
+        cg(&id, "memory", "memory.limit_in_bytes", "memory.max"),
+        "67108864"
+    );
     assert_eq!(cg(&id, "pids", "pids.max", "pids.max"), "43");
 }
 
@@ -311,7 +335,10 @@ fn update_from_a_resources_file_and_stdin() {
     )
     .unwrap();
     update(&ctx, &id, &["-r", file.to_str().unwrap()]).success();
-    assert_eq!(cg(&id, "memory", "memory.limit_in_bytes", "memory.max"), "100663296");
+    assert_eq!(
+        cg(&id, "memory", "memory.limit_in_bytes", "memory.max"),
+        "100663296"
+    );
     assert_eq!(cg(&id, "pids", "pids.max", "pids.max"), "17");
     if cgroup_v2() {
         assert_eq!(read_cg(&id, "", "cpu.max"), "20000 100000");
@@ -334,9 +361,16 @@ fn update_from_a_resources_file_and_stdin() {
         .write_all(br#"{"pids": {"limit": 23}, "memory": {"limit": 83886080}}"#)
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "update -r -: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "update -r -: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(cg(&id, "pids", "pids.max", "pids.max"), "23");
-    assert_eq!(cg(&id, "memory", "memory.limit_in_bytes", "memory.max"), "83886080");
+    assert_eq!(
+        cg(&id, "memory", "memory.limit_in_bytes", "memory.max"),
+        "83886080"
+    );
 }
 
 #[test]
@@ -371,7 +405,9 @@ fn update_with_invalid_values_fails_clearly() {
 fn events_stats_prints_one_json_object() {
     let ctx = Ctx::new();
     let mut b = Bundle::sh("sleep 61 & exec sleep 60");
-    b.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 50}, "memory": {"limit": 64 << 20}}));
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 50}, "memory": {"limit": 64 << 20}})
+    });
     let id = ctx.id("evstats");
     ctx.create_started(&b, &id);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -392,18 +428,29 @@ fn events_stats_prints_one_json_object() {
     for k in ["cpu", "memory", "pids"] {
         assert!(d[k].is_object(), "data.{k}: {v}");
     }
-    assert!(d["pids"]["current"].as_u64().unwrap_or(0) >= 2, "pids.current: {v}");
+    assert!(
+        d["pids"]["current"].as_u64().unwrap_or(0) >= 2,
+        "pids.current: {v}"
+    );
     assert_eq!(d["pids"]["limit"].as_u64(), Some(50), "pids.limit: {v}");
     let usage = d["memory"]["usage"]["usage"].as_u64().unwrap_or(0);
     assert!(usage > 0 && usage < 64 << 20, "memory.usage.usage: {v}");
-    assert_eq!(d["memory"]["usage"]["limit"].as_u64(), Some(64 << 20), "{v}");
-    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0, "cpu.usage.total: {v}");
+    assert_eq!(
+        d["memory"]["usage"]["limit"].as_u64(),
+        Some(64 << 20),
+        "{v}"
+    );
+    assert!(
+        d["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0,
+        "cpu.usage.total: {v}"
+    );
     // Of a stopped container: an error, not stats of nothing.
     let b2 = Bundle::sh("true");
     let id2 = ctx.id("evstop");
     ctx.create_started(&b2, &id2);
     ctx.wait_status(&id2, "stopped", Duration::from_secs(10));
-    ctx.rt(&["events", "--stats", &id2]).fails_with(&["stopped"]);
+    ctx.rt(&["events", "--stats", &id2])
+        .fails_with(&["stopped"]);
 }
 
 /// Allocate far past a 16 MiB limit in one process, in one step: dd's
@@ -454,7 +501,10 @@ fn events_stream_stats_and_oom_until_the_container_stops() {
         stdout: fs::read_to_string(&out_p).unwrap_or_default(),
         stderr: fs::read_to_string(&err_p).unwrap_or_default(),
     };
-    assert!(status.is_some(), "events did not end when the container stopped: {out}");
+    assert!(
+        status.is_some(),
+        "events did not end when the container stopped: {out}"
+    );
     assert!(!first.is_empty(), "no first event: {out}");
     out.success();
     let events: Vec<Value> = out
@@ -493,7 +543,10 @@ fn two_sleepers(ctx: &Ctx, tag: &str) -> (Bundle, String, i32) {
     let pid = ctx.create_started(&b, &id);
     let deadline = Instant::now() + Duration::from_secs(5);
     while procs_of(&id).len() < 2 {
-        assert!(Instant::now() < deadline, "the background sleep never started");
+        assert!(
+            Instant::now() < deadline,
+            "the background sleep never started"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     (b, id, pid)
@@ -515,7 +568,10 @@ fn ps_table_and_json() {
     out.success();
     let lines = out.lines();
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    let col = header.iter().position(|h| *h == "PID").unwrap_or_else(|| panic!("no PID header: {out}"));
+    let col = header
+        .iter()
+        .position(|h| *h == "PID")
+        .unwrap_or_else(|| panic!("no PID header: {out}"));
     let mut shown: Vec<i32> = lines[1..]
         .iter()
         .map(|l| l.split_whitespace().nth(col).unwrap().parse().unwrap())
@@ -546,7 +602,10 @@ fn ps_passes_extra_arguments_to_ps() {
         })
         .collect();
     assert_eq!(rows.len(), procs.len(), "{out}");
-    assert!(rows.iter().all(|(p, c)| procs.contains(p) && *c == "sleep"), "{out}");
+    assert!(
+        rows.iter().all(|(p, c)| procs.contains(p) && *c == "sleep"),
+        "{out}"
+    );
     // ps arguments without a PID column: a clear error.
     let out = ctx.rt(&["ps", &id, "--", "-o", "comm"]);
     out.fails_with(&["PID"]);
@@ -558,7 +617,9 @@ fn ps_passes_extra_arguments_to_ps() {
 fn oom_kill_in_the_foreground_exits_137() {
     let ctx = Ctx::new();
     let mut b = Bundle::new();
-    b.edit(|c| c["process"]["args"] = json!(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]));
+    b.edit(|c| {
+        c["process"]["args"] = json!(["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])
+    });
     b.edit(oom_limits);
     let id = ctx.id("oomrun");
     let out = ctx.run(&b, &id);
@@ -570,7 +631,8 @@ fn oom_kill_in_the_foreground_exits_137() {
 #[test]
 fn oom_kill_is_counted_by_the_cgroup() {
     let ctx = Ctx::new();
-    let mut b = Bundle::sh("dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-status $? > /tmp/status");
+    let mut b =
+        Bundle::sh("dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-status $? > /tmp/status");
     b.edit(oom_limits);
     let id = ctx.id("oomcount");
     ctx.create_started(&b, &id);
@@ -608,13 +670,21 @@ fn fork_bomb_stops_at_pids_max() {
         "the fork loop never ended (forks did not fail?) after {:?}",
         t.elapsed()
     );
-    let current: u64 = cg(&id, "pids", "pids.current", "pids.current").parse().unwrap();
+    let current: u64 = cg(&id, "pids", "pids.current", "pids.current")
+        .parse()
+        .unwrap();
     assert!(current <= 20, "pids.current {current} > pids.max 20");
     let procs = procs_of(&id);
     assert!(procs.len() <= 20, "{} processes in the cgroup", procs.len());
-    assert!(procs.len() >= 15, "the bomb should have filled the cgroup: {procs:?}");
+    assert!(
+        procs.len() >= 15,
+        "the bomb should have filled the cgroup: {procs:?}"
+    );
     let events = cg(&id, "pids", "pids.events", "pids.events");
-    assert!(keyed(&events, "max").unwrap_or(0) >= 1, "pids.events: {events}");
+    assert!(
+        keyed(&events, "max").unwrap_or(0) >= 1,
+        "pids.events: {events}"
+    );
     assert!(pid_alive(init), "the container's init died");
     assert_eq!(ctx.status(&id), "running");
     let mut c = ctx.cmd();

@@ -234,7 +234,10 @@ fn resource_limits_are_written() {
         let got = read(ctrl, file);
         if v2 && file == "cpu.weight" {
             // Or the quadratic conversion of newer runc (59 for 512).
-            assert!(got == "20" || got == "59", "cpu.weight for shares 512: {got}");
+            assert!(
+                got == "20" || got == "59",
+                "cpu.weight for shares 512: {got}"
+            );
             want.push(got);
         } else {
             assert_eq!(got, value, "{file}");

@@ -13,7 +13,11 @@ use common::*;
 use serde_json::json;
 
 /// A running container whose init sleeps; returns (bundle, id, init pid).
-fn sleeper(ctx: &Ctx, tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (Bundle, String, i32) {
+fn sleeper(
+    ctx: &Ctx,
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (Bundle, String, i32) {
     let mut b = Bundle::sh("exec sleep 60");
     b.edit(edit);
     let id = ctx.id(tag);
@@ -60,8 +64,15 @@ fn exec_joins_every_namespace_of_the_container() {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        assert_eq!(f[1], host, "exec'd process vs the init's {} namespace: {out}", f[0]);
-        assert_eq!(f[2], host, "/proc/1 in the container is not the init: {out}");
+        assert_eq!(
+            f[1], host,
+            "exec'd process vs the init's {} namespace: {out}",
+            f[0]
+        );
+        assert_eq!(
+            f[2], host,
+            "/proc/1 in the container is not the init: {out}"
+        );
         seen += 1;
     }
     assert_eq!(seen, 7, "{out}");
@@ -74,7 +85,10 @@ fn exec_joins_every_namespace_of_the_container() {
         };
         let ours = fs::read_link(format!("/proc/self/ns/{n}")).unwrap();
         let theirs = fs::read_link(format!("/proc/{init}/ns/{n}")).unwrap();
-        assert_ne!(ours, theirs, "{n}: the container did not get its own namespace");
+        assert_ne!(
+            ours, theirs,
+            "{n}: the container did not get its own namespace"
+        );
     }
 }
 
@@ -82,7 +96,14 @@ fn exec_joins_every_namespace_of_the_container() {
 fn exec_is_in_the_containers_cgroup() {
     let ctx = Ctx::new();
     let (_b, id, init) = sleeper(&ctx, "excg", |_| {});
-    let out = ctx.exec(&id, &["sh", "-c", "cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup"]);
+    let out = ctx.exec(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup",
+        ],
+    );
     out.success();
     let (mine, inits) = out.stdout.split_once("---\n").expect("separator");
     assert_eq!(mine, inits, "exec'd process and init in different cgroups");
@@ -168,7 +189,10 @@ fn exec_user_and_additional_gids() {
     out.success();
     let l = out.lines();
     assert_eq!(&l[..2], ["1000", "1000"], "{out}");
-    let groups: Vec<&str> = l[2].trim_start_matches("Groups:").split_whitespace().collect();
+    let groups: Vec<&str> = l[2]
+        .trim_start_matches("Groups:")
+        .split_whitespace()
+        .collect();
     assert!(
         groups.contains(&"2000") && groups.contains(&"3000"),
         "supplementary groups: {out}"
@@ -188,8 +212,11 @@ fn exec_cap_adds_a_capability_and_defaults_are_the_containers() {
     let (_b, id, init) = sleeper(&ctx, "excap", |_| {});
     let sys_admin = 1u64 << cap_number("CAP_SYS_ADMIN").unwrap();
     let read = |out: &Out, key: &str| {
-        u64::from_str_radix(field(&out.stdout, key).unwrap_or_else(|| panic!("{key}: {out}")), 16)
-            .unwrap()
+        u64::from_str_radix(
+            field(&out.stdout, key).unwrap_or_else(|| panic!("{key}: {out}")),
+            16,
+        )
+        .unwrap()
     };
     let plain = ctx.exec(&id, &["cat", "/proc/self/status"]);
     plain.success();
@@ -204,7 +231,11 @@ fn exec_cap_adds_a_capability_and_defaults_are_the_containers() {
     assert_eq!(read(&plain, "CapEff:") & sys_admin, 0, "{plain}");
     let out = ctx.exec(&id, &["--cap", "CAP_SYS_ADMIN", "cat", "/proc/self/status"]);
     out.success();
-    assert_ne!(read(&out, "CapEff:") & sys_admin, 0, "--cap CAP_SYS_ADMIN: {out}");
+    assert_ne!(
+        read(&out, "CapEff:") & sys_admin,
+        0,
+        "--cap CAP_SYS_ADMIN: {out}"
+    );
     assert_ne!(read(&out, "CapBnd:") & sys_admin, 0, "{out}");
     // It does what it says: SYS_ADMIN allows sethostname... in the uts ns.
     let out = ctx.exec(&id, &["--cap", "CAP_SYS_ADMIN", "hostname", "exec-cap"]);
@@ -222,7 +253,15 @@ fn exec_no_new_privs() {
     let out = ctx.exec(&id, &["grep", "^NoNewPrivs:", "/proc/self/status"]);
     out.success();
     assert_eq!(field(&out.stdout, "NoNewPrivs:"), Some("0"), "{out}");
-    let out = ctx.exec(&id, &["--no-new-privs", "grep", "^NoNewPrivs:", "/proc/self/status"]);
+    let out = ctx.exec(
+        &id,
+        &[
+            "--no-new-privs",
+            "grep",
+            "^NoNewPrivs:",
+            "/proc/self/status",
+        ],
+    );
     out.success();
     assert_eq!(field(&out.stdout, "NoNewPrivs:"), Some("1"), "{out}");
 }
@@ -270,7 +309,10 @@ fn exec_preserve_fds() {
     assert_eq!(out.stdout, "preserved-fd-3\n", "{out}");
     // Without the flag fd 3 is not passed on.
     let out = run("0");
-    assert!(!out.stdout.contains("preserved-fd-3"), "fd 3 leaked without --preserve-fds: {out}");
+    assert!(
+        !out.stdout.contains("preserved-fd-3"),
+        "fd 3 leaked without --preserve-fds: {out}"
+    );
 }
 
 #[test]
@@ -281,10 +323,19 @@ fn exec_detach_with_pid_file() {
     let t = Instant::now();
     let out = ctx.exec(
         &id,
-        &["--detach", "--pid-file", pidfile.to_str().unwrap(), "sleep", "31"],
+        &[
+            "--detach",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "sleep",
+            "31",
+        ],
     );
     out.success();
-    assert!(t.elapsed() < Duration::from_secs(10), "exec -d did not return");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "exec -d did not return"
+    );
     let pid: i32 = fs::read_to_string(&pidfile)
         .expect("pid file")
         .trim()
@@ -293,7 +344,10 @@ fn exec_detach_with_pid_file() {
     ctx.track_pid(pid);
     assert!(pid_alive(pid), "exec'd process {pid} is not running");
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(cmdline, b"sleep\x0031\x00", "pid file names another process");
+    assert_eq!(
+        cmdline, b"sleep\x0031\x00",
+        "pid file names another process"
+    );
     for n in ["pid", "mnt", "net"] {
         assert_eq!(
             fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap(),
@@ -315,7 +369,10 @@ fn exec_detach_with_pid_file() {
         );
     }
     ctx.delete(&id, true).success();
-    assert!(wait_pid_gone(pid, Duration::from_secs(5)), "delete --force left the exec'd process");
+    assert!(
+        wait_pid_gone(pid, Duration::from_secs(5)),
+        "delete --force left the exec'd process"
+    );
 }
 
 #[test]
@@ -324,7 +381,14 @@ fn exec_tty_with_console_socket() {
     let (_b, id, _) = sleeper(&ctx, "extty", |_| {});
     let cs = ConsoleSocket::new();
     let mut cmd = ctx.cmd();
-    cmd.args(["exec", "--tty", "--console-socket", cs.path_str(), &id, "sh"]);
+    cmd.args([
+        "exec",
+        "--tty",
+        "--console-socket",
+        cs.path_str(),
+        &id,
+        "sh",
+    ]);
     let handle = std::thread::spawn(move || run_cmd(&mut cmd, Duration::from_secs(20)));
     let mut master = cs.master(Duration::from_secs(10));
     master
@@ -350,7 +414,11 @@ fn exec_into_a_paused_container_fails_without_hanging() {
     cmd.args(["exec", &id, "echo", "should-not-run"]);
     let t = Instant::now();
     let out = run_cmd(&mut cmd, Duration::from_secs(10));
-    assert!(t.elapsed() < Duration::from_secs(5), "exec took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "exec took {:?}",
+        t.elapsed()
+    );
     out.fails_with(&["paused"]);
     assert!(!out.stdout.contains("should-not-run"), "{out}");
     ctx.rt(&["resume", &id]).success();
@@ -419,7 +487,11 @@ fn exec_gets_the_containers_rlimits() {
             .collect()
     };
     assert_eq!(line(&out.stdout, "Max open files"), ["555", "777"], "{out}");
-    assert_eq!(line(&out.stdout, "Max core file size"), ["1024", "4096"], "{out}");
+    assert_eq!(
+        line(&out.stdout, "Max core file size"),
+        ["1024", "4096"],
+        "{out}"
+    );
     let init_limits = fs::read_to_string(format!("/proc/{init}/limits")).unwrap();
     assert_eq!(line(&init_limits, "Max open files"), ["555", "777"]);
 }

@@ -103,7 +103,11 @@ fn run_in_the_foreground_relays_a_pty_shell() {
     let code = wait_child(&mut child, Duration::from_secs(10));
     // Keep reading so the runtime never blocks on a full pty.
     let rest = read_until(&master, "\u{0}", Duration::from_millis(200));
-    assert_eq!(code, Some(3), "run's exit status (output: {text:?}{rest:?})");
+    assert_eq!(
+        code,
+        Some(3),
+        "run's exit status (output: {text:?}{rest:?})"
+    );
     ctx.assert_no_leftovers(&id);
 }
 
@@ -137,7 +141,10 @@ fn run_in_the_foreground_passes_the_window_size() {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
-    assert_eq!(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) }, 0);
+    assert_eq!(
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
     master.write_all(b"go\n").unwrap();
     let more = read_until(&master, "size2=", Duration::from_secs(10));
     let more = more + &read_until(&master, "\n", Duration::from_secs(2));
