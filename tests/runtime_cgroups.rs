@@ -1,5 +1,7 @@
-//! cgroups (v1 hybrid): where the container is placed, resource limits,
-//! and that delete removes every cgroup dir it made.
+//! cgroups: where the container is placed, resource limits, and that
+//! delete removes every cgroup dir it made. On a v1 (hybrid) host the v1
+//! hierarchies are checked; on a pure v2 host (scripts/test-v2-vm.sh) the
+//! unified one.
 
 mod common;
 
@@ -19,15 +21,31 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// Container /proc/self/cgroup lines "N:ctrls:path" -> (ctrls, path), v1 only.
+/// Container /proc/self/cgroup lines "N:ctrls:path" -> (ctrls, path): the
+/// v1 lines on a v1 host, the "0::" line ("", path) on a pure v2 host.
 fn parse_cgroup(text: &str) -> Vec<(String, String)> {
+    let v2 = cgroup_v2();
     text.lines()
         .filter_map(|l| {
             let mut p = l.splitn(3, ':');
             let (_, c, path) = (p.next()?, p.next()?, p.next()?);
-            (!c.is_empty()).then(|| (c.to_string(), path.to_string()))
+            (c.is_empty() == v2).then(|| (c.to_string(), path.to_string()))
         })
         .collect()
+}
+
+/// Where a relative path goes: below our own cgroup (v1), below its
+/// parent (v2, as runc: our own cgroup holds processes).
+fn base_of(own: &str) -> String {
+    let own = if cgroup_v2() {
+        std::path::Path::new(own)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into())
+    } else {
+        own.to_string()
+    };
+    own.trim_end_matches('/').to_string()
 }
 
 /// Check the container with init `pid` is in `dirs` (one per hierarchy),
@@ -63,8 +81,9 @@ fn default_cgroup_is_the_id_below_our_own() {
     let own: Vec<(String, String)> =
         parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
     let inside = parse_cgroup(&text);
+    assert!(!own.is_empty());
     for (ctrls, path) in &own {
-        let want = format!("{}/{id}", path.trim_end_matches('/'));
+        let want = format!("{}/{id}", base_of(path));
         let got = inside
             .iter()
             .find(|(c, _)| c == ctrls)
@@ -118,7 +137,9 @@ fn absolute_cgroups_path() {
     let pid = ctx.create_started(&b, &id);
     std::thread::sleep(Duration::from_millis(100));
     let text = fs::read_to_string(shared.path().join("cg")).unwrap();
-    for (ctrls, path) in parse_cgroup(&text) {
+    let inside = parse_cgroup(&text);
+    assert!(!inside.is_empty(), "{text}");
+    for (ctrls, path) in inside {
         assert_eq!(path, abs, "{ctrls}: {text}");
     }
     placed_then_removed(&ctx, &id, pid, &dirs);
@@ -147,6 +168,9 @@ fn nested_relative_cgroups_path_removes_the_leaf() {
 }
 
 fn ctrl_dir(dirs: &[PathBuf], ctrl: &str) -> PathBuf {
+    if cgroup_v2() {
+        return dirs.first().expect("the v2 cgroup dir").clone();
+    }
     dirs.iter()
         .find(|d| {
             d.strip_prefix("/sys/fs/cgroup")
@@ -161,9 +185,36 @@ fn ctrl_dir(dirs: &[PathBuf], ctrl: &str) -> PathBuf {
 #[test]
 fn resource_limits_are_written() {
     let ctx = Ctx::new();
-    let mut b = Bundle::sh(
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares > /tmp/inside; exec sleep 60",
-    );
+    let v2 = cgroup_v2();
+    // (controller, file on the host and inside, value)
+    let files: [(&str, &str, &str); 3] = if v2 {
+        [
+            ("memory", "memory.max", "67108864"),
+            ("pids", "pids.max", "32"),
+            // runc's conversion of cpu.shares 512 (linear, runc <= 1.3).
+            ("cpu", "cpu.weight", "20"),
+        ]
+    } else {
+        [
+            ("memory", "memory.limit_in_bytes", "67108864"),
+            ("pids", "pids.max", "32"),
+            ("cpu", "cpu.shares", "512"),
+        ]
+    };
+    let inside_paths: Vec<String> = files
+        .iter()
+        .map(|(c, f, _)| {
+            if v2 {
+                format!("/sys/fs/cgroup/{f}")
+            } else {
+                format!("/sys/fs/cgroup/{c}/{f}")
+            }
+        })
+        .collect();
+    let mut b = Bundle::sh(&format!(
+        "cat {} > /tmp/inside; exec sleep 60",
+        inside_paths.join(" ")
+    ));
     b.edit(|c| {
         c["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024});
         c["linux"]["resources"]["pids"] = json!({"limit": 32});
@@ -178,9 +229,21 @@ fn resource_limits_are_written() {
             .trim()
             .to_string()
     };
-    assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
-    assert_eq!(read("pids", "pids.max"), "32");
-    assert_eq!(read("cpu", "cpu.shares"), "512");
+    let mut want = Vec::new();
+    for (ctrl, file, value) in files {
+        let got = read(ctrl, file);
+        if v2 && file == "cpu.weight" {
+            // Or the quadratic conversion of newer runc (59 for 512).
+            assert!(
+                got == "20" || got == "59",
+                "cpu.weight for shares 512: {got}"
+            );
+            want.push(got);
+        } else {
+            assert_eq!(got, value, "{file}");
+            want.push(got);
+        }
+    }
     // Inside, with a cgroup namespace, /sys/fs/cgroup shows the container's own.
     let inside = b.rootfs().join("tmp/inside");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -190,7 +253,7 @@ fn resource_limits_are_written() {
     let text = fs::read_to_string(&inside).unwrap_or_default();
     assert_eq!(
         text.split_whitespace().collect::<Vec<_>>(),
-        ["67108864", "32", "512"],
+        want,
         "inside the container"
     );
     placed_then_removed(&ctx, &id, pid, &dirs);

@@ -677,9 +677,36 @@ pub fn pid_alive(pid: i32) -> bool {
 // cgroups (v1 hybrid)
 // ---------------------------------------------------------------------------
 
+/// Is /sys/fs/cgroup a pure cgroup v2 (unified) hierarchy?
+pub fn cgroup_v2() -> bool {
+    static V2: OnceLock<bool> = OnceLock::new();
+    *V2.get_or_init(|| {
+        // SAFETY: statfs into a zeroed struct with a NUL-terminated path.
+        unsafe {
+            let mut st: libc::statfs = std::mem::zeroed();
+            libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) == 0
+                && st.f_type == libc::CGROUP2_SUPER_MAGIC
+        }
+    })
+}
+
 /// Our own cgroup per v1 hierarchy: (mount dir under /sys/fs/cgroup, path).
+/// On a pure v2 host: one entry, (/sys/fs/cgroup, the *parent* of our
+/// cgroup), since runc (and onggi) put relative cgroupsPaths below the
+/// parent there (our own cgroup holds processes, it cannot delegate).
 pub fn own_cgroups() -> Vec<(PathBuf, String)> {
     let text = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    if cgroup_v2() {
+        let own = text
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/");
+        let parent = Path::new(own)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "/".into());
+        return vec![(PathBuf::from("/sys/fs/cgroup"), parent)];
+    }
     let mut out = Vec::new();
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
@@ -816,4 +843,183 @@ pub fn cap_number(name: &str) -> Option<u32> {
 pub fn spec_source() -> &'static str {
     let _ = default_config();
     SPEC_SOURCE.get().copied().unwrap_or("?")
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for exec, terminals and the cgroup commands
+// ---------------------------------------------------------------------------
+
+/// Wait until `path` exists (true) or `timeout` passes (false).
+pub fn wait_for_file(path: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    path.exists()
+}
+
+/// Wait until `path` holds something that `done` accepts; returns the last
+/// content read.
+pub fn wait_for_content(path: &Path, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = fs::read_to_string(path).unwrap_or_default();
+        if done(&s) || Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Receive one fd sent with SCM_RIGHTS on `sock` (runc's console-socket
+/// protocol).
+pub fn recv_scm_fd(sock: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr with valid buffers; CMSG macros on that buffer; we
+    // take ownership of the fd the kernel installed for us.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
+        if libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) < 0 {
+            return None;
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return None;
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
+        Some(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// A console socket: a listening unix socket whose first connection's
+/// SCM_RIGHTS fd (the pty master) is received by a thread.
+pub struct ConsoleSocket {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    rx: std::sync::mpsc::Receiver<Option<std::os::fd::OwnedFd>>,
+}
+
+impl ConsoleSocket {
+    pub fn new() -> ConsoleSocket {
+        let dir = tempfile::Builder::new()
+            .prefix("onggi-rt-console")
+            .tempdir()
+            .expect("tempdir");
+        let path = dir.path().join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind console socket");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let got = listener.accept().ok().and_then(|(c, _)| recv_scm_fd(&c));
+            let _ = tx.send(got);
+        });
+        ConsoleSocket {
+            _dir: dir,
+            path,
+            rx,
+        }
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.path.to_str().expect("utf-8 path")
+    }
+
+    /// The received master (panics if nothing came within `timeout`).
+    #[track_caller]
+    pub fn master(&self, timeout: Duration) -> fs::File {
+        match self.rx.recv_timeout(timeout) {
+            Ok(Some(fd)) => fs::File::from(fd),
+            Ok(None) => panic!("console socket: a connection but no fd"),
+            Err(_) => panic!("console socket: no pty master within {timeout:?}"),
+        }
+    }
+}
+
+impl Default for ConsoleSocket {
+    fn default() -> Self {
+        ConsoleSocket::new()
+    }
+}
+
+/// Read from a pty master (on a thread) until `want` appears in the text
+/// read, EOF/EIO, or `timeout`; returns everything read.
+pub fn read_until(master: &fs::File, want: &str, timeout: Duration) -> String {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + timeout;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut f = master;
+    loop {
+        if String::from_utf8_lossy(&all).contains(want) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut pfd = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(100) as i32) };
+        if r <= 0 {
+            continue;
+        }
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+impl Ctx {
+    /// `exec ID ARGS...` (ARGS may start with exec flags), with a timeout
+    /// of 10 s (the commands tests exec are quick).
+    pub fn exec(&self, id: &str, args: &[&str]) -> Out {
+        let mut c = self.cmd();
+        c.arg("exec").arg(id).args(args);
+        run_cmd(&mut c, Duration::from_secs(10))
+    }
+}
+
+/// The cgroup dir of container cgroup path `rel` for controller `ctrl`
+/// (v1: the hierarchy holding it; v2: the single unified dir).
+pub fn ctrl_dir(rel: &str, ctrl: &str) -> PathBuf {
+    let dirs = cgroup_dirs(rel);
+    if cgroup_v2() {
+        return dirs.into_iter().next().expect("v2 cgroup dir");
+    }
+    dirs.into_iter()
+        .find(|d| {
+            d.strip_prefix("/sys/fs/cgroup")
+                .ok()
+                .and_then(|r| r.components().next())
+                .is_some_and(|c| c.as_os_str() == ctrl)
+        })
+        .unwrap_or_else(|| panic!("no {ctrl} hierarchy for {rel}"))
+}
+
+/// Read (trimmed) a cgroup file of container cgroup `rel`.
+pub fn read_cg(rel: &str, ctrl: &str, file: &str) -> String {
+    let p = ctrl_dir(rel, ctrl).join(file);
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
