@@ -11,8 +11,8 @@ cargo test --workspace --no-fail-fast
 echo "== podman, containerd and Docker driving onggi-runtime"
 scripts/test-clients.sh
 if [ -x ../shared/vm/cgv2-run.sh ] && command -v qemu-system-x86_64 >/dev/null; then
-	echo "== cgroup v2 tests in a VM"
-	crates/cgroups/tests/run-v2-in-vm.sh
+	echo "== cgroup v2: the runtime's and the cgroups crate's tests in a VM"
+	scripts/test-v2-vm.sh
 else
 	echo "test.sh: no ../shared/vm/cgv2-run.sh or qemu-system-x86_64: cgroup v2 VM tests skipped" >&2
 fi

@@ -174,14 +174,13 @@ fn create_waits_then_start_runs_the_process() {
     assert_eq!(ctx.status(&id), "created");
 
     ctx.start(&id).success();
-    assert!(
-        wait_file(&shared.path().join("marker"), Duration::from_secs(10)),
-        "process did not run after start"
+    // The shell creates the file before it writes: wait for the content.
+    let marker = wait_for_content(
+        &shared.path().join("marker"),
+        Duration::from_secs(10),
+        |s| s.ends_with('\n'),
     );
-    assert_eq!(
-        fs::read_to_string(shared.path().join("marker")).unwrap(),
-        "started\n"
-    );
+    assert_eq!(marker, "started\n", "process did not run after start");
     assert_eq!(ctx.status(&id), "running");
     assert_eq!(ctx.pid(&id), pid, "the init pid does not change at start");
     // A second start is refused.

@@ -284,11 +284,28 @@ fn main() {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            log::error(&format!("{e:#}"));
+            log::error(&message(&e));
             1
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, leaving out a cause whose text the message
+/// already carries (library errors name their cause themselves).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn dispatch(cli: Cli) -> Result<i32> {

@@ -43,6 +43,10 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         }
         None => None,
     };
+    if let Some(m) = &console {
+        // The window size before the process starts, not after (runc races).
+        crate::supervise::copy_winsize(std::io::stdin().as_fd(), m.as_fd());
+    }
     if let Err(e) = lifecycle::release_barrier(&container) {
         let _ = lifecycle::delete(root, &id, true);
         return Err(e);

@@ -126,7 +126,7 @@ fn copy(from: i32, to: i32) -> bool {
     true
 }
 
-fn copy_winsize(from: BorrowedFd, to: BorrowedFd) {
+pub(crate) fn copy_winsize(from: BorrowedFd, to: BorrowedFd) {
     let mut ws: libc::winsize = libc::winsize {
         ws_row: 0,
         ws_col: 0,
