@@ -37,17 +37,51 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
         });
     }
     release_barrier(&c)?;
-    let json = c.state.oci_state(Status::Running).to_string();
-    crate::hooks::run_all_warn(
-        "poststart",
-        c.state
-            .config
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststart().as_ref()),
-        json.as_bytes(),
-    );
+    poststart(&c);
     Ok(())
+}
+
+/// poststart hooks, once the process runs; failures are warnings.
+pub fn poststart(c: &Container) {
+    let hooks = c
+        .state
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref());
+    if hooks.is_none_or(|h| h.is_empty()) {
+        return;
+    }
+    let_the_process_run(c.state.pid);
+    let json = c.state.oci_state(Status::Running).to_string();
+    crate::hooks::run_all_warn("poststart", hooks, json.as_bytes());
+}
+
+/// CPU time (ns) the process has used, from /proc/PID/schedstat.
+fn cpu_time_ns(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// poststart hooks run "after the user-specified process is executed".
+/// execve returning is not yet the program running: give it the CPU until
+/// the kernel shows it has run after its exec (bounded, 10 ms), so hooks
+/// observe a process that has started, not one still waiting for a CPU.
+fn let_the_process_run(pid: i32) {
+    let Some(at_exec) = cpu_time_ns(pid) else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_millis(10);
+    while Instant::now() < deadline {
+        match cpu_time_ns(pid) {
+            Some(t) if t > at_exec + 200_000 => return,
+            None => return,
+            _ => {
+                // SAFETY: sched_yield has no arguments.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
 }
 
 /// Open the fifo for reading (which lets the init's open for writing

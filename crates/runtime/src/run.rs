@@ -51,17 +51,7 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         let _ = lifecycle::delete(root, &id, true);
         return Err(e);
     }
-    let json = container.state.oci_state(Status::Running).to_string();
-    crate::hooks::run_all_warn(
-        "poststart",
-        container
-            .state
-            .config
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststart().as_ref()),
-        json.as_bytes(),
-    );
+    lifecycle::poststart(&container);
     if detach {
         return Ok(0);
     }
