@@ -1,0 +1,268 @@
+//! run (foreground, detached, exit codes, signal forwarding) and kill
+//! (default signal, --all, invalid signals, a created container).
+//! Black-box: only the onggi-runtime binary is used.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+// ----------------------------------------------------------------- run
+
+#[test]
+fn run_prints_output_and_propagates_exit_code() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("echo hello from busybox; echo to-stderr >&2; exit 7");
+    let id = ctx.id("run");
+    let out = ctx.run(&b, &id);
+    assert_eq!(out.code, 7, "{out}");
+    assert_eq!(out.stdout, "hello from busybox\n", "{out}");
+    assert!(out.stderr.contains("to-stderr"), "{out}");
+    ctx.assert_no_leftovers(&id);
+    // runc run in the foreground deletes the container: state must fail.
+    assert_eq!(ctx.rt(&["state", &id]).code, 1);
+}
+
+#[test]
+fn run_exit_zero() {
+    let ctx = Ctx::new();
+    let out = ctx.run_sh("true");
+    out.success();
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn run_killed_by_signal_exits_128_plus_n() {
+    let ctx = Ctx::new();
+    // Without a pid namespace the shell is not an init and can kill itself.
+    for (sig, code) in [("KILL", 137), ("USR1", 138), ("TERM", 143)] {
+        let mut b = Bundle::sh(&format!("kill -{sig} $$; sleep 5"));
+        b.remove_ns("pid");
+        let id = ctx.id("sig");
+        let out = ctx.run(&b, &id);
+        assert_eq!(out.code, code, "killed by SIG{sig}: {out}");
+        ctx.assert_no_leftovers(&id);
+    }
+}
+
+#[test]
+fn run_in_foreground_killed_from_outside() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("fgkill");
+    let mut cmd = ctx.cmd();
+    cmd.arg("run").arg("--bundle").arg(b.path()).arg(&id);
+    let handle = std::thread::spawn(move || run_cmd(&mut cmd, CMD_TIMEOUT));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ctx.try_state(&id).is_none_or(|s| s["status"] != "running") {
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ctx.rt(&["kill", &id, "KILL"]).success();
+    let out = handle.join().expect("run thread");
+    assert_eq!(out.code, 137, "{out}");
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn run_detached_returns_and_container_keeps_running() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("detach");
+    let pidfile = b.path().join("run.pid");
+    let t = Instant::now();
+    let out = ctx.rt(&[
+        "run",
+        "-d",
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    out.success();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "run -d did not return quickly"
+    );
+    let st = ctx.state(&id);
+    assert_eq!(st["status"], "running", "{st}");
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    ctx.track_pid(pid);
+    assert!(pid_alive(pid));
+    assert_eq!(
+        fs::read_to_string(&pidfile).expect("pid file").trim(),
+        pid.to_string()
+    );
+    assert!(
+        cmdline(pid).starts_with("sleep 60"),
+        "init runs the user process: {}",
+        cmdline(pid)
+    );
+    ctx.rt(&["kill", &id, "KILL"]).success();
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+    assert!(wait_pid_gone(pid, Duration::from_secs(5)));
+}
+
+// ---------------------------------------------------------------- kill
+
+#[test]
+fn kill_accepts_sigkill_kill_and_9() {
+    let ctx = Ctx::new();
+    for form in ["SIGKILL", "KILL", "9"] {
+        let b = Bundle::sh("exec sleep 60");
+        let id = ctx.id("kill");
+        ctx.create_started(&b, &id);
+        ctx.rt(&["kill", &id, form]).success();
+        ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+        ctx.delete(&id, false).success();
+        ctx.assert_no_leftovers(&id);
+    }
+}
+
+#[test]
+fn kill_default_is_sigterm() {
+    let ctx = Ctx::new();
+    let shared = shared_dir();
+    let mut b = Bundle::sh("trap 'echo got-term > /shared/sig; exit 0' TERM; echo ready > /shared/ready; while true; do sleep 0.05; done");
+    b.bind(shared.path(), "/shared");
+    let id = ctx.id("term");
+    ctx.create_started(&b, &id);
+    assert!(wait_for_file(
+        &shared.path().join("ready"),
+        Duration::from_secs(10)
+    ));
+    ctx.rt(&["kill", &id]).success();
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert_eq!(
+        fs::read_to_string(shared.path().join("sig")).unwrap_or_default(),
+        "got-term\n"
+    );
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    let ctx = Ctx::new();
+    let shared = shared_dir();
+    // The init traps TERM and lives on; its children do not (a trapped
+    // signal is reset to default by exec). Without a pid namespace killing
+    // the init would leave them: only --all reaches them.
+    let mut b = Bundle::sh(
+        "trap 'echo term >> /shared/init-got-term' TERM; sleep 61 & echo $! > /shared/c1; sleep 62 & echo $! > /shared/c2; \
+         echo ready > /shared/ready; while true; do sleep 0.05; done",
+    );
+    b.bind(shared.path(), "/shared");
+    b.remove_ns("pid");
+    let id = ctx.id("all");
+    let pid = ctx.create_started(&b, &id);
+    assert!(wait_for_file(
+        &shared.path().join("ready"),
+        Duration::from_secs(10)
+    ));
+    let children: Vec<i32> = ["c1", "c2"]
+        .iter()
+        .map(|f| {
+            fs::read_to_string(shared.path().join(f))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    for c in &children {
+        ctx.track_pid(*c);
+        assert!(pid_alive(*c));
+    }
+    ctx.rt(&["kill", "--all", &id, "TERM"]).success();
+    for c in &children {
+        assert!(
+            wait_pid_gone(*c, Duration::from_secs(5)),
+            "process {c} survived kill --all TERM"
+        );
+    }
+    assert!(
+        wait_for_file(&shared.path().join("init-got-term"), Duration::from_secs(5)),
+        "the init got no TERM from kill --all"
+    );
+    assert!(pid_alive(pid), "the init traps TERM and lives on");
+    assert_eq!(ctx.status(&id), "running");
+    ctx.rt(&["kill", "--all", &id, "KILL"]).success();
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn kill_with_invalid_signal_fails_and_leaves_container_alone() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("badsig");
+    let pid = ctx.create_started(&b, &id);
+    for bad in ["SIGFOO", "FOO", "0", "99", "RTMAX+1"] {
+        let out = ctx.rt(&["kill", &id, bad]);
+        out.fails_with(&["signal"]);
+        assert!(out.stderr.contains(bad), "the message names {bad:?}: {out}");
+    }
+    assert!(pid_alive(pid));
+    assert_eq!(ctx.status(&id), "running");
+}
+
+// -------------------------------------------------------------- extras
+
+#[test]
+fn run_forwards_signals_to_the_container() {
+    let ctx = Ctx::new();
+    let shared = shared_dir();
+    let mut b = Bundle::sh("trap 'echo got-term; exit 5' TERM; echo ready > /shared/ready; while true; do sleep 0.05; done");
+    b.bind(shared.path(), "/shared");
+    let id = ctx.id("fwd");
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut c = ctx.cmd();
+    c.arg("run").arg("--bundle").arg(b.path()).arg(&id);
+    c.stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(out_dir.path().join("out")).unwrap());
+    let mut child = c.spawn().unwrap();
+    let ok = wait_for_file(&shared.path().join("ready"), Duration::from_secs(10));
+    // SAFETY: signal the runtime process we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(ok, "container never became ready");
+    let status = status.expect("run did not exit after SIGTERM was forwarded");
+    assert_eq!(status.code(), Some(5), "{status:?}");
+    assert_eq!(
+        fs::read_to_string(out_dir.path().join("out")).unwrap(),
+        "got-term\n"
+    );
+    ctx.assert_no_leftovers(&id);
+}
+
+#[test]
+fn kill_a_created_container() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("killcreated");
+    ctx.create(&b, &id).success();
+    let pid = ctx.pid(&id);
+    ctx.rt(&["kill", &id, "KILL"]).success();
+    ctx.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert!(wait_pid_gone(pid, Duration::from_secs(5)));
+    let s = ctx.start(&id);
+    assert_eq!(s.code, 1, "start of a stopped container: {s}");
+    ctx.delete(&id, false).success();
+    ctx.assert_no_leftovers(&id);
+}
