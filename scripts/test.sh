@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # onggi's test suite, as root: unit and integration tests on this host
-# (cgroup v1 hybrid here), then the cgroup tests again inside a throw-away
-# cgroup v2 VM (../shared/vm/cgv2-run.sh), one boot for all of them.
+# (cgroup v1 hybrid here), podman/containerd/Docker driving onggi-runtime,
+# then the runtime's and the cgroups crate's cgroup tests again inside a
+# throw-away cgroup v2 VM (../shared/vm/cgv2-run.sh), one boot for all.
+# The last line sums every test: "onggi: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: run as root (the tests run real containers)" >&2; exit 1; }
+log=$(mktemp /tmp/onggi-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
 cargo build --workspace --all-targets
-# Every test binary runs even when one fails; the summary is at the end.
-cargo test --workspace --no-fail-fast
+# Every test binary runs even when one fails.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 echo "== podman, containerd and Docker driving onggi-runtime"
-scripts/test-clients.sh
+scripts/test-clients.sh 2>&1 | tee -a "$log"
 if [ -x ../shared/vm/cgv2-run.sh ] && command -v qemu-system-x86_64 >/dev/null; then
 	echo "== cgroup v2: the runtime's and the cgroups crate's tests in a VM"
-	scripts/test-v2-vm.sh
+	scripts/test-v2-vm.sh 2>&1 | tee -a "$log"
 else
 	echo "test.sh: no ../shared/vm/cgv2-run.sh or qemu-system-x86_64: cgroup v2 VM tests skipped" >&2
 fi
+awk '/^test result:/ {p += $4; f += $6} /^clients: [0-9]+ passed/ {p += $2; f += $4}
+     END {printf "onggi: %d passed, %d failed\n", p, f}' "$log"
