@@ -249,26 +249,13 @@ pub fn do_mount(
         // sysfs cannot be mounted in a user namespace without its own
         // network namespace: bind the host's /sys instead, as runc does.
         Err(nix::errno::Errno::EPERM) if m.typ == "sysfs" => {
-            mount(
-                Some("/sys"),
-                target.as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
+            bind_remount(
+                root,
+                Path::new("/sys"),
+                &m.destination,
+                remount_flags(o.flags),
             )
             .map_err(errno_ctx("bind /sys on", m))?;
-            let flags = MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | remount_flags(o.flags)
-                | locked_flags(&target);
-            mount(
-                None::<&str>,
-                target.as_str(),
-                None::<&str>,
-                flags,
-                None::<&str>,
-            )
-            .map_err(errno_ctx("remount", m))?;
         }
         Err(e) => {
             return Err(Error::sys(
@@ -389,7 +376,7 @@ fn mount_cgroup(root: BorrowedFd, m: &PlannedMount, hierarchies: &[CgroupHierarc
     if let [only] = hierarchies {
         if only.option.is_empty() {
             // Pure v2: the one hierarchy is /sys/fs/cgroup itself.
-            return bind_ro(root, &only.source, &m.destination, flags)
+            return bind_remount(root, &only.source, &m.destination, flags)
                 .map_err(errno_ctx("bind cgroup2 on", m));
         }
     }
@@ -407,7 +394,7 @@ fn mount_cgroup(root: BorrowedFd, m: &PlannedMount, hierarchies: &[CgroupHierarc
     .map_err(errno_ctx("mount tmpfs for cgroups on", m))?;
     for h in hierarchies {
         let dest = m.destination.join(&h.name);
-        bind_ro(root, &h.source, &dest, flags).map_err(|e| {
+        bind_remount(root, &h.source, &dest, flags).map_err(|e| {
             Error::sys(
                 format!("bind {} on {}", h.source.display(), dest.display()),
                 e,
@@ -433,7 +420,7 @@ fn mount_cgroup(root: BorrowedFd, m: &PlannedMount, hierarchies: &[CgroupHierarc
 /// Bind `source` onto `dest` (inside root), then remount the new mount
 /// with `flags`, addressed through a fresh fd of it (the old fd still
 /// names the directory underneath).
-fn bind_ro(root: BorrowedFd, source: &Path, dest: &Path, flags: MsFlags) -> nix::Result<()> {
+fn bind_remount(root: BorrowedFd, source: &Path, dest: &Path, flags: MsFlags) -> nix::Result<()> {
     let fd = paths::create_in_root(root, dest, Kind::Dir)?;
     let target = paths::fd_path(fd.as_fd());
     mount(
