@@ -234,7 +234,9 @@ fn validate(spec: &Spec, bundle: &Path, config_path: &Path) -> Result<PathBuf> {
 /// Namespaced sysctls need the matching namespace, as in runc: a sysctl
 /// written without it would change the host.
 fn validate_sysctl(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), String> {
-    if key.contains("..") || key.contains('/') && key.contains('.') && key.starts_with('/') {
+    // The key becomes a path below /proc/sys: no empty, "." or ".."
+    // components, no slashes of its own.
+    if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty()) {
         return Err(format!("sysctl {key:?} is not a valid name"));
     }
     let ipc = [
@@ -458,6 +460,11 @@ mod tests {
                 "sysctl",
                 Box::new(|v| v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"})),
                 "not namespaced",
+            ),
+            (
+                "sysctl path",
+                Box::new(|v| v["linux"]["sysctl"] = serde_json::json!({"net/../../etc": "1"})),
+                "not a valid name",
             ),
         ];
         for (name, edit, want) in cases {
