@@ -67,8 +67,9 @@ struct CreateArgs {
 }
 
 impl CreateArgs {
-    fn options(&self) -> CreateOptions {
+    fn options(&self, rootless: Option<bool>) -> CreateOptions {
         CreateOptions {
+            rootless,
             id: self.id.clone(),
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
@@ -312,20 +313,24 @@ fn dispatch(cli: Cli) -> Result<i32> {
     if cli.systemd_cgroup {
         bail!("--systemd-cgroup is not supported yet: use cgroupfs paths");
     }
-    if !matches!(cli.rootless.as_str(), "auto" | "true" | "false") {
-        bail!(
-            "--rootless must be auto, true or false, not {:?}",
-            cli.rootless
-        );
-    }
+    let rootless = match cli.rootless.as_str() {
+        "auto" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        other => bail!("--rootless must be auto, true or false, not {other:?}"),
+    };
     let root = StateRoot::new(cli.root.clone().unwrap_or_else(lifecycle::default_root));
     match cli.command {
         Command::Create(args) => {
-            onggi_runtime::create::create(&root, &args.options(), false)?;
+            onggi_runtime::create::create(&root, &args.options(rootless), false)?;
         }
         Command::Start { id } => lifecycle::start(&root, &id)?,
         Command::Run { create, detach } => {
-            return Ok(onggi_runtime::run::run(&root, &create.options(), detach)?)
+            return Ok(onggi_runtime::run::run(
+                &root,
+                &create.options(rootless),
+                detach,
+            )?)
         }
         Command::Exec(a) => {
             let opts = onggi_runtime::exec::ExecOptions {

@@ -30,6 +30,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `--rootless`: Some(true) tolerates cgroups that cannot be created
+    /// even as root, Some(false) never does; None decides by the euid.
+    pub rootless: Option<bool>,
 }
 
 /// A container whose init waits at the barrier, still our child.
@@ -133,7 +136,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         armed: true,
     };
     // Rootless: use the cgroup only where it was delegated to us, as runc.
-    let rootless = !nix::unistd::geteuid().is_root();
+    let rootless = opts.rootless.unwrap_or(!nix::unistd::geteuid().is_root());
     let cgroup = match cgroup.create() {
         Ok(()) => Some(cgroup),
         Err(e) if rootless => {
