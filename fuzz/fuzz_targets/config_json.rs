@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Mount planning (option parsing, destinations): namespaces are not
     // planned here since joining opens arbitrary paths from the input.
-    match onggi_runtime::rootfs::RootfsPlan::from_spec(spec, &bundle.dir, &bundle.rootfs, false, true, false, false) {
+    match onggi_runtime::rootfs::RootfsPlan::from_spec(spec, &bundle.dir, &bundle.rootfs, false, true, false, onggi_runtime::rootfs::CgroupSources { cgroup: None, host: &onggi_cgroups::HostView::default() }) {
         Ok(_) => {}
         Err(e) => assert!(!e.to_string().is_empty()),
     }

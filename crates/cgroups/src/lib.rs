@@ -63,6 +63,23 @@ pub(crate) struct ControllerDir {
     pub path: PathBuf,
 }
 
+/// The two files cgroup resolution reads: /proc/self/mountinfo and
+/// /proc/self/cgroup of the caller.
+#[derive(Debug, Clone, Default)]
+pub struct HostView {
+    pub mountinfo: String,
+    pub proc_cgroup: String,
+}
+
+impl HostView {
+    pub fn read() -> Result<HostView> {
+        Ok(HostView {
+            mountinfo: fs::read_path(Path::new(mounts::MOUNTINFO))?,
+            proc_cgroup: fs::read_path(Path::new(mounts::PROC_CGROUP))?,
+        })
+    }
+}
+
 /// A container's cgroup: resolved directories, and which of them `create` made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cgroup {
@@ -80,9 +97,14 @@ impl Cgroup {
     /// so could not delegate controllers). Absolute paths go below each
     /// hierarchy's mount point. Only reads files.
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
-        let mi = fs::read_path(Path::new(mounts::MOUNTINFO))?;
-        let pc = fs::read_path(Path::new(mounts::PROC_CGROUP))?;
-        let (version, dirs) = mounts::resolve_from(&mi, &pc, cgroups_path, id)?;
+        Cgroup::resolve_in(&HostView::read()?, cgroups_path, id)
+    }
+
+    /// `resolve` over an already read view of the host, for callers that
+    /// need the same files for other work (one read of each per create).
+    pub fn resolve_in(host: &HostView, cgroups_path: Option<&str>, id: &str) -> Result<Cgroup> {
+        let (version, dirs) =
+            mounts::resolve_from(&host.mountinfo, &host.proc_cgroup, cgroups_path, id)?;
         Ok(Cgroup {
             version,
             dirs,

@@ -106,7 +106,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         .cgroups_path()
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned());
-    let mut cgroup = onggi_cgroups::Cgroup::resolve(cgroups_path.as_deref(), &opts.id)?;
+    // Both cgroup resolution and the /sys/fs/cgroup plan need these files.
+    let host = onggi_cgroups::HostView::read()?;
+    let mut cgroup = onggi_cgroups::Cgroup::resolve_in(&host, cgroups_path.as_deref(), &opts.id)?;
     let rootfs_plan = RootfsPlan::from_spec(
         spec,
         &bundle.dir,
@@ -118,7 +120,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
                 .iter()
                 .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount),
         ns.in_userns,
-        Some(&cgroup),
+        crate::rootfs::CgroupSources {
+            cgroup: Some(&cgroup),
+            host: &host,
+        },
     )?;
     let hooks = hooks_of(spec);
     let console = match &opts.console_socket {

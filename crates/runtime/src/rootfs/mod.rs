@@ -37,6 +37,14 @@ pub struct RootfsPlan {
     pub mount_label: Option<String>,
 }
 
+/// What the /sys/fs/cgroup mount is made from: the container's cgroup (if
+/// any) and the host's mountinfo and /proc/self/cgroup, read once by create.
+#[derive(Clone, Copy)]
+pub struct CgroupSources<'a> {
+    pub cgroup: Option<&'a onggi_cgroups::Cgroup>,
+    pub host: &'a onggi_cgroups::HostView,
+}
+
 impl RootfsPlan {
     pub fn from_spec(
         spec: &oci_spec::runtime::Spec,
@@ -45,7 +53,7 @@ impl RootfsPlan {
         no_pivot: bool,
         new_mount_ns: bool,
         in_userns: bool,
-        cgroup: Option<&onggi_cgroups::Cgroup>,
+        cgroups: CgroupSources<'_>,
     ) -> Result<RootfsPlan> {
         let linux = spec.linux().as_ref();
         let mut mounts: Vec<PlannedMount> = spec
@@ -85,8 +93,8 @@ impl RootfsPlan {
                 .iter()
                 .any(|m| m.typ == "cgroup" || m.typ == "cgroup2")
             {
-                let mut h = mounts::host_cgroup_hierarchies();
-                mounts::container_cgroup_dirs(&mut h, cgroup);
+                let mut h = mounts::host_cgroup_hierarchies(&cgroups.host.mountinfo);
+                mounts::container_cgroup_dirs(&mut h, cgroups.cgroup, &cgroups.host.proc_cgroup);
                 h
             } else {
                 Vec::new()

@@ -441,8 +441,8 @@ fn bind_remount(root: BorrowedFd, source: &Path, dest: &Path, flags: MsFlags) ->
 pub fn container_cgroup_dirs(
     hierarchies: &mut [CgroupHierarchy],
     cgroup: Option<&onggi_cgroups::Cgroup>,
+    own: &str,
 ) {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for h in hierarchies.iter_mut() {
         let managed = cgroup.and_then(|c| {
             c.paths()
@@ -464,11 +464,8 @@ pub fn container_cgroup_dirs(
     }
 }
 
-/// The host's cgroup hierarchies, read from /proc/self/mountinfo.
-pub fn host_cgroup_hierarchies() -> Vec<CgroupHierarchy> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
+/// The host's cgroup hierarchies, from the text of /proc/self/mountinfo.
+pub fn host_cgroup_hierarchies(info: &str) -> Vec<CgroupHierarchy> {
     let mut out = Vec::new();
     for line in info.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
