@@ -275,9 +275,27 @@ impl Cgroup {
         }
     }
 
-    /// Remove every directory `create` made, deepest first, and no other.
-    /// Retries EBUSY for a while (tasks still exiting); gone dirs are fine.
+    /// Remove the container's own cgroup directories (the leaves), as runc
+    /// and crun do. Parents stay: they are shared by every container below
+    /// them, and removing one races with a sibling's `mkdir -p` (its create
+    /// would fail with ENOENT). Retries EBUSY for a while (tasks still
+    /// exiting); gone dirs are fine.
     pub fn destroy(&self) -> Result<()> {
+        let mut first_err = None;
+        for d in &self.dirs {
+            if let Err(e) = rmdir_retry(&d.path) {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Undo a `create` that did not lead to a container: the leaves, then
+    /// every parent this `create` made, when it is still empty.
+    pub fn discard(&self) -> Result<()> {
         let mut first_err = None;
         for p in self.created.iter().rev() {
             let leaf = self.dirs.iter().any(|d| d.path == *p);
@@ -385,9 +403,13 @@ mod tests {
         // Round trip through the state file.
         let cg: Cgroup = serde_json::from_str(&serde_json::to_string(&cg).unwrap()).unwrap();
         cg.destroy().unwrap();
+        assert!(!mount.join("existing/a/b").exists());
+        // The parent stays after a delete, as in runc: siblings share it.
+        assert!(mount.join("existing/a").is_dir());
+        cg.destroy().unwrap();
+        cg.discard().unwrap();
         assert!(mount.join("existing").is_dir());
         assert!(!mount.join("existing/a").exists());
-        cg.destroy().unwrap();
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Drop for Guard<'_> {
             let _ = waitpid(pid, None);
         }
         if let Some(cg) = &self.cgroup {
-            if let Err(e) = cg.destroy() {
+            if let Err(e) = cg.discard() {
                 crate::log::warn(&format!("cleanup of {}: {e}", self.id));
             }
         }

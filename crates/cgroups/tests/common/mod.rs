@@ -54,7 +54,7 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         self.kill_children();
-        if let Err(e) = self.cg.destroy() {
+        if let Err(e) = self.cg.discard() {
             eprintln!("cleanup failed: {e}");
         }
     }
