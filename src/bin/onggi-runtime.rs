@@ -1,4 +1,9 @@
 //! onggi-runtime: the command line of runc, over the onggi_runtime library.
+//!
+//! No Rust `main`: the C `main` below skips std's start-up (it reads
+//! /proc/self/maps to place a stack guard and installs a SIGSEGV
+//! alternate stack), which every short-lived runtime call would pay.
+#![no_main]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -264,7 +269,19 @@ impl UpdateArgs {
     }
 }
 
-fn main() {
+/// The process entry point, called by the C runtime. std::env::args works
+/// without std's start-up on Linux (glibc hands argv to an init_array hook).
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // What std's start-up would have done that we rely on: a write to a
+    // closed pipe or socket is an EPIPE error, not a silent death.
+    // SAFETY: setting a signal disposition to SIG_IGN, no handler involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    cli_main();
+    0
+}
+
+fn cli_main() {
     let cli = Cli::parse();
     // Commands that put a process into a container run from a read-only
     // view of this binary (CVE-2019-5736), re-executing once if needed.
