@@ -57,8 +57,11 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     }
     let code = crate::supervise::supervise(created.pid, console.as_ref(), &all)?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    // The init is gone: remove the container as `runc run` does.
-    let state = root.load(&id)?;
-    lifecycle::destroy(root, &state)?;
+    // The init is gone: remove the container as `runc run` does. The state
+    // is the one we wrote (no re-read); a concurrent `delete` may have
+    // removed the container already, and then there is nothing to do.
+    if container.dir.exists() {
+        lifecycle::destroy(root, &container.state)?;
+    }
     Ok(code)
 }
