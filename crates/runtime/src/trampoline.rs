@@ -22,7 +22,7 @@
 //!    exit 1. [`decode`] turns it back into the message `start` prints.
 //!
 //! Cost: one memfd_create, one write and one fcntl in the parent, and an
-//! exec of a 300-byte program that maps one page and makes two syscalls;
+//! exec of a ~430-byte program that maps one page and makes two syscalls;
 //! the re-exec it replaces runs the whole runtime (glibc start-up included)
 //! a second time.
 //!
