@@ -26,6 +26,16 @@
 //! the re-exec it replaces runs the whole runtime (glibc start-up included)
 //! a second time.
 //!
+//! Unlike the init before it, the trampoline is dumpable for the few
+//! microseconds it runs (exec resets that): a process in the container's
+//! pid namespace with the same uid could open its /proc/PID/exe (the sealed
+//! memfd: nothing of the host) or its fd of the exec fifo, and so hold
+//! `start` until it closes it or make `start` print a bogus error. Only the
+//! container's own processes (or those of a container sharing its pid
+//! namespace) can do so. An execute-only memfd would not close this: on
+//! the 6.18 kernel this was written on, exec of an unreadable program
+//! left the process dumpable.
+//!
 //! The caller decides whether the trampoline can be used ([`obstacle`]):
 //! only on x86_64, without hooks that run inside the container, without an
 //! AppArmor exec transition, and with a seccomp filter that lets every
