@@ -7,18 +7,20 @@
 //! program that is `#!/proc/self/exe` (or a symlink to it) would make the
 //! kernel run that binary inside the container. Instead the init calls
 //!
-//!     execveat(memfd, "", [fd, path, argv...], envp, AT_EMPTY_PATH)
+//! ```text
+//! execveat(memfd, "", [fd, path, argv...], envp, AT_EMPTY_PATH)
+//! ```
 //!
 //! and the trampoline, whose /proc/self/exe is the memfd (made for this one
 //! container, sealed against writes), does:
 //!
-//! 1. parse argv[0] as a decimal fd, the write end of the exec fifo (the
+//! 1. parse `argv[0]` as a decimal fd, the write end of the exec fifo (the
 //!    channel `start` reads errors from); anything but 1+ digits: exit 126
 //!    and nothing else (that is what a `#!/proc/self/exe` script gets);
-//! 2. fcntl(fd, F_SETFD, FD_CLOEXEC), so the fd does not reach the program;
-//! 3. execve(argv[1], &argv[2], envp);
+//! 2. `fcntl(fd, F_SETFD, FD_CLOEXEC)`, so the fd does not reach the program;
+//! 3. `execve(argv[1], &argv[2], envp)`;
 //! 4. if 2 or 3 failed: writev one record to the fd, [`MAGIC`], the errno
-//!    (4 bytes, little endian) and the path (the bytes of argv[1]), then
+//!    (4 bytes, little endian) and the path (the bytes of `argv[1]`), then
 //!    exit 1. [`decode`] turns it back into the message `start` prints.
 //!
 //! Cost: one memfd_create, one write and one fcntl in the parent, and an
