@@ -78,8 +78,9 @@ impl Drop for TempUser {
 /// Rootless: an unprivileged user runs a `spec --rootless` bundle. The
 /// container's root is the user (mapped to 0 inside), the state goes under
 /// $XDG_RUNTIME_DIR, no cgroup is needed (none was delegated), and the
-/// runtime protects its binary with a sealed memfd (it may not clone
-/// mounts). Nothing may be left behind.
+/// container's program is exec'd through the exec trampoline's sealed
+/// memfd (the user could not clone a read-only view of the binary).
+/// Nothing may be left behind.
 #[test]
 fn unprivileged_user_runs_a_rootless_container() {
     use std::os::unix::fs::PermissionsExt;

@@ -283,12 +283,11 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 
 fn cli_main() {
     let cli = Cli::parse();
-    // Commands that put a process into a container run from a read-only
-    // view of this binary (CVE-2019-5736), re-executing once if needed.
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
-    ) {
+    // CVE-2019-5736: `exec` runs from a read-only view of this binary,
+    // re-executing once if needed. `create` and `run` decide once the
+    // config is read (onggi_runtime::selfprotect::for_init): usually the
+    // container's program is exec'd through a trampoline instead.
+    if matches!(cli.command, Command::Exec(_)) {
         if let Err(e) = onggi_runtime::selfprotect::ensure() {
             log::error(&format!("{e}"));
             std::process::exit(1);

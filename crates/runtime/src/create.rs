@@ -102,6 +102,19 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         linux.time_offsets().as_ref(),
     )?;
     let process_plan = ProcessPlan::from_spec(process, linux.personality().as_ref())?;
+    let seccomp = match linux.seccomp() {
+        Some(s) => Some(
+            onggi_seccomp::compile(s)
+                .map_err(|e| Error::config(bundle.config_path(), format!("linux.seccomp: {e}")))?,
+        ),
+        None => None,
+    };
+    let hooks = hooks_of(spec);
+    // CVE-2019-5736 (see selfprotect): the exec trampoline, or else a
+    // re-exec of this command from a read-only view of the binary, which
+    // must happen before anything exists.
+    let trampoline =
+        crate::selfprotect::for_init(&hooks, process_plan.apparmor.is_some(), seccomp.as_ref())?;
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()
@@ -125,7 +138,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
             host: &host,
         },
     )?;
-    let hooks = hooks_of(spec);
     let console = match &opts.console_socket {
         Some(p) => Some(crate::tty::connect_console_socket(p)?),
         None => None,
@@ -203,31 +215,26 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         .into_iter()
         .collect();
     let setgroups = !ns.in_userns || (ns.new_user && nix::unistd::geteuid().is_root());
-    let plan =
-        InitPlan {
-            id: opts.id.clone(),
-            ns,
-            rootfs: rootfs_plan,
-            process: process_plan,
-            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
-            domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
-            sysctls,
-            create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
-            start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
-            wants_hooks,
-            cgroup: handles,
-            state_dir,
-            console: console.or(relay_theirs),
-            preserve_fds: opts.preserve_fds,
-            new_keyring: !opts.no_new_keyring,
-            setgroups,
-            seccomp: match linux.seccomp() {
-                Some(s) => Some(onggi_seccomp::compile(s).map_err(|e| {
-                    Error::config(bundle.config_path(), format!("linux.seccomp: {e}"))
-                })?),
-                None => None,
-            },
-        };
+    let plan = InitPlan {
+        id: opts.id.clone(),
+        ns,
+        rootfs: rootfs_plan,
+        process: process_plan,
+        hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+        domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
+        sysctls,
+        create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
+        start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
+        wants_hooks,
+        cgroup: handles,
+        state_dir,
+        console: console.or(relay_theirs),
+        preserve_fds: opts.preserve_fds,
+        new_keyring: !opts.no_new_keyring,
+        setgroups,
+        seccomp,
+        trampoline,
+    };
 
     let (ours, theirs) = sync::pair()?;
     let pid = spawn_init(&plan, ours.as_fd().as_raw_fd(), theirs)?;

@@ -25,6 +25,7 @@ pub mod state;
 pub mod supervise;
 pub mod sync;
 pub mod time;
+pub mod trampoline;
 pub mod tty;
 
 pub use error::{Error, Result};

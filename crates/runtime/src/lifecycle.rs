@@ -86,7 +86,8 @@ fn let_the_process_run(pid: i32) {
 
 /// Open the fifo for reading (which lets the init's open for writing
 /// return), then wait for the init to exec (the write end closes with no
-/// data) or to report an error (data).
+/// data) or to report an error (data: the init's message, or the exec
+/// trampoline's record of a failed execve).
 pub fn release_barrier(c: &Container) -> Result<()> {
     let fifo_path = c.dir.join(EXEC_FIFO);
     let fifo = nix::fcntl::open(
@@ -136,9 +137,14 @@ pub fn release_barrier(c: &Container) -> Result<()> {
     // init may not have opened it yet.
     std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
     if !msg.is_empty() {
+        // The exec trampoline's record of a failed execve, or the init's text.
+        let msg = match crate::trampoline::decode(&msg) {
+            Some(failure) => failure.to_string(),
+            None => String::from_utf8_lossy(&msg).into_owned(),
+        };
         return Err(Error::Init {
             id: c.state.id.clone(),
-            msg: String::from_utf8_lossy(&msg).into_owned(),
+            msg,
         });
     }
     Ok(())

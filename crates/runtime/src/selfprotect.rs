@@ -2,10 +2,21 @@
 //! binary. The container's init and exec processes are clones of this
 //! process, so until execve their /proc/PID/exe is the runtime binary; and
 //! an image whose program is `#!/proc/self/exe` makes the kernel run the
-//! runtime binary *as* the container process, which can then open its own
-//! exe and write it once the runtime exits.
+//! binary that is /proc/self/exe at that execve *as* the container
+//! process, which can then open its own exe and write it once the runtime
+//! exits. Until execve the clone is non-dumpable, so what matters is what
+//! /proc/self/exe is at the final execve.
 //!
-//! Defence: `create`, `run` and `exec` run from a read-only view of the
+//! `create` and `run` ([`for_init`]): the init does not exec the program
+//! itself but through the exec trampoline (`crate::trampoline`), a tiny
+//! program in a sealed memfd made for this container: at the final
+//! execve, /proc/self/exe is that memfd, never the host binary. When the
+//! trampoline cannot be used (not x86_64; hooks that run inside the
+//! container; an AppArmor profile; a seccomp filter that does not plainly
+//! allow the trampoline's syscalls; no executable memfd), the command falls
+//! back to the protection below, before anything was created.
+//!
+//! `exec`, and the fallback ([`ensure`]): run from a read-only view of the
 //! binary. When the binary's own mount is writable, we clone a detached
 //! bind mount of just that file (open_tree), make it read-only
 //! (mount_setattr) and re-exec through it (execveat). /proc/self/exe then
@@ -96,21 +107,54 @@ fn sealed_copy(exe: &std::path::Path) -> Result<OwnedFd> {
     Ok(memfd)
 }
 
+/// How `create` protects the container init's final execve: the exec
+/// trampoline's memfd, or None when the init may exec directly because
+/// /proc/self/exe is already protected, possibly after a re-exec from a
+/// read-only view (which this does when the trampoline cannot be used:
+/// call it before anything is created). Errors as [`ensure`].
+pub fn for_init(
+    hooks: &oci_spec::runtime::Hooks,
+    apparmor: bool,
+    seccomp: Option<&onggi_seccomp::Filter>,
+) -> Result<Option<OwnedFd>> {
+    let protected = exe_is_protected();
+    if !protected {
+        let why = match crate::trampoline::obstacle(hooks, apparmor, seccomp) {
+            None => match crate::trampoline::memfd() {
+                Ok(fd) => return Ok(Some(fd)),
+                Err(e) => e.to_string(),
+            },
+            Some(why) => why,
+        };
+        crate::log::debug(&format!(
+            "no exec trampoline ({why}): re-exec from a read-only view of the runtime"
+        ));
+    }
+    reexec_unless(protected)?;
+    Ok(None)
+}
+
 /// Re-exec from a read-only view of our binary unless already protected.
 /// Returns only when no re-exec was needed (or it is impossible, in which
 /// case the error says why and the command must not go on).
 pub fn ensure() -> Result<()> {
+    reexec_unless(exe_is_protected())
+}
+
+/// [`ensure`], given whether /proc/self/exe is protected. After the re-exec
+/// it must be: the re-executed process never re-executes again.
+fn reexec_unless(protected: bool) -> Result<()> {
     if std::env::var_os(MARKER).is_some() {
-        // SAFETY: single-threaded at this point (called first in main).
+        // SAFETY: the runtime is single-threaded (it never starts threads).
         unsafe { std::env::remove_var(MARKER) };
-        if exe_is_protected() {
+        if protected {
             return Ok(());
         }
         return Err(Error::Unsupported(
             "runtime binary is still writable after re-exec from a read-only mount".into(),
         ));
     }
-    if exe_is_protected() {
+    if protected {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe").map_err(|e| Error::io("/proc/self/exe", e))?;

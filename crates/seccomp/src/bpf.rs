@@ -244,53 +244,155 @@ impl Builder {
     }
 }
 
-#[cfg(test)]
 pub(crate) mod interp {
-    //! A classic-BPF interpreter for the subset the builder emits, to unit-test programs
-    //! without loading them into the kernel.
+    //! A classic-BPF evaluator for the subset the builder emits (`ld [k]` of seccomp_data,
+    //! `and #k`, `ja`, `jeq/jgt/jge/jset #k`, `ret #k`).
+    //!
+    //! It answers "which return values can this program reach for this syscall?", with some
+    //! arguments left unknown: a conditional jump on a value read from an unknown argument
+    //! takes both branches. That over-approximates (it may explore paths no single value
+    //! follows, e.g. through a high and a low word), which is the safe side for a caller that
+    //! asks whether every reachable outcome is acceptable. The unit tests use it as a
+    //! concrete interpreter (no unknown argument).
+    //!
+    //! Nothing here panics on a malformed program: an instruction outside the subset, a read
+    //! outside seccomp_data, a jump past the end or more than [`BUDGET`] steps in all make
+    //! [`explore`] return false.
     use super::*;
 
+    /// The syscall the program is evaluated for.
     pub(crate) struct Data {
         pub nr: u32,
         pub arch: u32,
         pub args: [u64; 6],
     }
 
-    fn word(d: &Data, off: u32) -> u32 {
-        let mut bytes = [0u8; 64];
-        bytes[0..4].copy_from_slice(&d.nr.to_ne_bytes());
-        bytes[4..8].copy_from_slice(&d.arch.to_ne_bytes());
-        for (i, a) in d.args.iter().enumerate() {
-            bytes[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
-        }
-        let o = off as usize;
-        u32::from_ne_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]])
+    /// Steps (instructions executed, summed over all explored paths) before giving up.
+    pub(crate) const BUDGET: usize = 1 << 16;
+
+    /// The accumulator: a value, or anything (read from an unknown argument).
+    #[derive(Clone, Copy)]
+    enum Acc {
+        Known(u32),
+        Any,
     }
 
-    pub(crate) fn run(prog: &[sock_filter], d: &Data) -> u32 {
-        let (mut pc, mut a) = (0usize, 0u32);
-        loop {
-            let i = prog[pc];
-            match i.code {
-                c if c == BPF_LD | BPF_W | BPF_ABS => a = word(d, i.k),
-                c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
-                c if c == BPF_RET | BPF_K => return i.k,
-                c if c == BPF_JMP | BPF_JA => {
-                    pc += i.k as usize;
-                }
-                c => {
-                    let taken = match c & 0xf0 {
-                        0x10 => a == i.k,
-                        0x20 => a > i.k,
-                        0x30 => a >= i.k,
-                        0x40 => a & i.k != 0,
-                        _ => panic!("unexpected opcode {c:#x}"),
-                    };
-                    pc += if taken { i.jt } else { i.jf } as usize;
-                }
-            }
-            pc += 1;
+    /// The 32-bit word of seccomp_data at `off`; `Any` for the instruction pointer and for
+    /// the arguments whose bit is set in `unknown`. None when `off` is not a word of it.
+    fn word(d: &Data, unknown: u8, off: u32) -> Option<Acc> {
+        if off % 4 != 0 || off >= 64 {
+            return None;
         }
+        Some(match off {
+            OFF_NR => Acc::Known(d.nr),
+            OFF_ARCH => Acc::Known(d.arch),
+            8 | 12 => Acc::Any,
+            _ => {
+                let index = ((off - OFF_ARGS) / 8) as usize;
+                if unknown & (1 << index) != 0 {
+                    return Some(Acc::Any);
+                }
+                let bytes = d.args[index].to_ne_bytes();
+                let at = ((off - OFF_ARGS) % 8) as usize;
+                Acc::Known(u32::from_ne_bytes([
+                    bytes[at],
+                    bytes[at + 1],
+                    bytes[at + 2],
+                    bytes[at + 3],
+                ]))
+            }
+        })
+    }
+
+    /// Calls `visit` with the value of every `ret` the program reaches for `d`, where
+    /// argument `i` ranges over all values when bit `i` of `unknown` is set. Returns true when
+    /// the whole program was explored and `visit` accepted every value; false as soon as
+    /// `visit` returns false or the program leaves the subset (see the module docs).
+    pub(crate) fn explore(
+        prog: &[sock_filter],
+        d: &Data,
+        unknown: u8,
+        visit: &mut dyn FnMut(u32) -> bool,
+    ) -> bool {
+        let mut pending = vec![(0usize, Acc::Known(0))];
+        let mut steps = 0usize;
+        while let Some((mut pc, mut a)) = pending.pop() {
+            loop {
+                steps += 1;
+                if steps > BUDGET {
+                    return false;
+                }
+                let Some(&i) = prog.get(pc) else {
+                    return false;
+                };
+                let next = pc + 1;
+                match i.code {
+                    c if c == BPF_LD | BPF_W | BPF_ABS => match word(d, unknown, i.k) {
+                        Some(w) => a = w,
+                        None => return false,
+                    },
+                    c if c == BPF_ALU | BPF_AND | BPF_K => {
+                        if let Acc::Known(v) = a {
+                            a = Acc::Known(v & i.k);
+                        }
+                    }
+                    c if c == BPF_RET | BPF_K => {
+                        if !visit(i.k) {
+                            return false;
+                        }
+                        break;
+                    }
+                    c if c == BPF_JMP | BPF_JA => {
+                        pc = next + i.k as usize;
+                        continue;
+                    }
+                    c if c & 0x07 == BPF_JMP && c & 0x08 == BPF_K => {
+                        let taken = |v: u32| match c & 0xf0 {
+                            0x10 => Some(v == i.k),
+                            0x20 => Some(v > i.k),
+                            0x30 => Some(v >= i.k),
+                            0x40 => Some(v & i.k != 0),
+                            _ => None,
+                        };
+                        // The opcode must be one of the four even when A is unknown.
+                        let Some(t) = taken(match a {
+                            Acc::Known(v) => v,
+                            Acc::Any => 0,
+                        }) else {
+                            return false;
+                        };
+                        match a {
+                            Acc::Known(_) => {
+                                pc = next + if t { i.jt } else { i.jf } as usize;
+                            }
+                            Acc::Any => {
+                                pending.push((next + i.jf as usize, a));
+                                pc = next + i.jt as usize;
+                            }
+                        }
+                        continue;
+                    }
+                    _ => return false,
+                }
+                pc = next;
+            }
+        }
+        true
+    }
+
+    /// The one value the program returns for fully known data (tests: panics otherwise).
+    #[cfg(test)]
+    pub(crate) fn run(prog: &[sock_filter], d: &Data) -> u32 {
+        let mut ret = None;
+        assert!(
+            explore(prog, d, 0, &mut |v| {
+                assert!(ret.is_none(), "a concrete run reaches one ret");
+                ret = Some(v);
+                true
+            }),
+            "the program left the supported subset"
+        );
+        ret.expect("a ret")
     }
 }
 

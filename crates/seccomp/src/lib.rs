@@ -79,6 +79,9 @@ pub fn compile(seccomp: &oci_spec::runtime::LinuxSeccomp) -> Result<Filter, Erro
 /// seccomp(2) operation that installs a filter.
 const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 
+/// SECCOMP_RET_ACTION_FULL: the action bits of a filter's return value (the rest is data).
+const RET_ACTION_FULL: u32 = 0xffff_0000;
+
 impl Filter {
     /// Installs the filter on the calling thread (all threads with SECCOMP_FILTER_FLAG_TSYNC).
     ///
@@ -131,6 +134,33 @@ impl Filter {
     /// The BPF program, in execution order.
     pub fn instructions(&self) -> &[libc::sock_filter] {
         &self.program
+    }
+
+    /// Whether the filter plainly lets the x86_64 system call `nr` through, SECCOMP_RET_ALLOW
+    /// or SECCOMP_RET_LOG, for these arguments; `None` stands for any value (every outcome
+    /// the program can reach for some value must be one of those two).
+    ///
+    /// Evaluated here, without the kernel. Anything else (an errno, trap, trace, notify or
+    /// kill for some value, a program this crate's evaluator does not understand, or one too
+    /// branchy to explore) is "not allowed": a caller that falls back to a safer path when
+    /// this is false never takes a wrong shortcut.
+    pub fn allows_x86_64(&self, nr: u32, args: [Option<u64>; 6]) -> bool {
+        let mut unknown = 0u8;
+        let mut known = [0u64; 6];
+        for (i, a) in args.iter().enumerate() {
+            match a {
+                Some(v) => known[i] = *v,
+                None => unknown |= 1 << i,
+            }
+        }
+        let data = bpf::interp::Data {
+            nr,
+            arch: names::AUDIT_ARCH_X86_64,
+            args: known,
+        };
+        bpf::interp::explore(&self.program, &data, unknown, &mut |ret| {
+            matches!(ret & RET_ACTION_FULL, compile::RET_ALLOW | compile::RET_LOG)
+        })
     }
 
     /// linux.seccomp.listenerPath, where [`send_to_listener`] connects.

@@ -390,3 +390,136 @@ fn i386_socketcall_and_ipc_follow_the_direct_rules() {
     assert_eq!(call(&f, 41), RET_ALLOW);
     assert_eq!(call(&f, 42), RET_ERRNO | 13);
 }
+
+/// x86_64 numbers of the calls the runtime's exec trampoline makes.
+const EXECVE: u32 = 59;
+const EXECVEAT: u32 = 322;
+const FCNTL: u32 = 72;
+const WRITEV: u32 = 20;
+const EXIT_GROUP: u32 = 231;
+
+/// A filter around a hand-written program (for programs compile() never emits).
+fn raw(program: Vec<libc::sock_filter>) -> Filter {
+    Filter {
+        program,
+        flags: 0,
+        has_notify: false,
+        listener_path: None,
+        listener_metadata: None,
+    }
+}
+
+fn ins(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+#[test]
+fn allows_x86_64_plain_allow_and_log_only() {
+    let any = [None; 6];
+    let all = ok(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+    for nr in [EXECVE, EXECVEAT, FCNTL, WRITEV, EXIT_GROUP] {
+        assert!(all.allows_x86_64(nr, any), "{nr}");
+    }
+    let deny = ok(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["execveat"],"action":"SCMP_ACT_ERRNO"}]}"#);
+    assert!(!deny.allows_x86_64(EXECVEAT, any));
+    assert!(deny.allows_x86_64(EXECVE, any));
+    let log = ok(r#"{"defaultAction":"SCMP_ACT_LOG","syscalls":[
+        {"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#);
+    assert!(log.allows_x86_64(EXECVEAT, any));
+    assert!(!log.allows_x86_64(MKDIR, any));
+    for action in [
+        "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+    ] {
+        let f = ok(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","syscalls":[
+            {{"names":["writev"],"action":"{action}"}}]}}"#
+        ));
+        assert!(!f.allows_x86_64(WRITEV, any), "{action}");
+        assert!(f.allows_x86_64(EXIT_GROUP, any), "{action}");
+    }
+    // A default-deny profile that lists what is needed.
+    let listed = ok(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+        {"names":["execve","execveat","fcntl","writev","exit_group"],"action":"SCMP_ACT_ALLOW"}]}"#);
+    for nr in [EXECVE, EXECVEAT, FCNTL, WRITEV, EXIT_GROUP] {
+        assert!(listed.allows_x86_64(nr, any), "{nr}");
+    }
+    assert!(!listed.allows_x86_64(MKDIR, any));
+    // The x32 ABI and i386 are not what is asked about.
+    assert!(!deny.allows_x86_64(X32_SYSCALL_BIT | EXECVEAT, any));
+}
+
+#[test]
+fn allows_x86_64_with_unknown_arguments_needs_every_value() {
+    // fcntl(fd, F_SETFD, FD_CLOEXEC) is refused for fd 5 only.
+    let f = ok(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["fcntl"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":5,"op":"SCMP_CMP_EQ"}]}]}"#);
+    let call = |fd: Option<u64>| f.allows_x86_64(FCNTL, [fd, Some(2), Some(1), None, None, None]);
+    assert!(call(Some(3)));
+    assert!(!call(Some(5)));
+    assert!(!call(None), "some fd is refused");
+    // A rule on an argument the question fixes: decided by its value.
+    let g = ok(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+        {"names":["execveat"],"action":"SCMP_ACT_ERRNO","args":[{"index":4,"value":4096,"op":"SCMP_CMP_MASKED_EQ","valueTwo":4096}]}]}"#);
+    assert!(!g.allows_x86_64(
+        EXECVEAT,
+        [None, Some(0), Some(0), Some(0), Some(0x1000), None]
+    ));
+    assert!(g.allows_x86_64(EXECVEAT, [None, Some(0), Some(0), Some(0), Some(0), None]));
+    // Unknown arguments of other syscalls cost nothing.
+    assert!(g.allows_x86_64(EXECVE, [None; 6]));
+}
+
+#[test]
+fn allows_x86_64_refuses_what_it_cannot_evaluate() {
+    let ld_nr = ins(0x20, 0, 0, 0);
+    let allow = ins(0x06, 0, 0, 0x7fff_0000);
+    assert!(raw(vec![allow]).allows_x86_64(EXECVE, [None; 6]));
+    assert!(!raw(vec![]).allows_x86_64(EXECVE, [None; 6]), "empty");
+    // BPF_MISC|BPF_TAX, a real opcode the builder never emits.
+    assert!(!raw(vec![ld_nr, ins(0x07, 0, 0, 0), allow]).allows_x86_64(EXECVE, [None; 6]));
+    // A jump past the end, a read outside seccomp_data, an unaligned read.
+    assert!(!raw(vec![ins(0x05, 0, 0, 7), allow]).allows_x86_64(EXECVE, [None; 6]));
+    assert!(!raw(vec![ins(0x20, 0, 0, 64), allow]).allows_x86_64(EXECVE, [None; 6]));
+    assert!(!raw(vec![ins(0x20, 0, 0, 2), allow]).allows_x86_64(EXECVE, [None; 6]));
+    // Falling off the end without a ret.
+    assert!(!raw(vec![ld_nr]).allows_x86_64(EXECVE, [None; 6]));
+    // An unknown jump opcode (0x50) on a known and on an unknown value.
+    assert!(!raw(vec![ld_nr, ins(0x55, 0, 0, 0), allow]).allows_x86_64(EXECVE, [None; 6]));
+    assert!(
+        !raw(vec![ins(0x20, 0, 0, 16), ins(0x55, 0, 0, 0), allow]).allows_x86_64(EXECVE, [None; 6])
+    );
+    // 40 two-way branches on an unknown argument, joining again: 2^40 paths, over budget.
+    let mut prog = Vec::new();
+    for _ in 0..40 {
+        prog.push(ins(0x20, 0, 0, 16));
+        prog.push(ins(0x15, 0, 1, 1));
+        prog.push(ins(0x05, 0, 0, 0));
+    }
+    prog.push(allow);
+    let branchy = raw(prog);
+    assert!(!branchy.allows_x86_64(EXECVE, [None; 6]), "over budget");
+    assert!(
+        branchy.allows_x86_64(EXECVE, [Some(1); 6]),
+        "one path when known"
+    );
+}
+
+#[test]
+fn docker_like_profile_allows_the_trampoline() {
+    let f = ok(include_str!("../tests/data/docker_like.json"));
+    let fd = None;
+    assert!(f.allows_x86_64(
+        EXECVEAT,
+        [fd, Some(0), Some(0), Some(0), Some(0x1000), None]
+    ));
+    assert!(f.allows_x86_64(FCNTL, [fd, Some(2), Some(1), None, None, None]));
+    assert!(f.allows_x86_64(FCNTL, [fd, Some(2), Some(0), None, None, None]));
+    assert!(f.allows_x86_64(EXECVE, [Some(0), Some(0), Some(0), None, None, None]));
+    assert!(f.allows_x86_64(WRITEV, [fd, Some(0), Some(2), None, None, None]));
+    assert!(f.allows_x86_64(EXIT_GROUP, [None; 6]));
+}

@@ -57,6 +57,10 @@ pub struct InitPlan {
     pub setgroups: bool,
     /// Compiled by the parent; the child only loads it.
     pub seccomp: Option<onggi_seccomp::Filter>,
+    /// The exec trampoline's sealed memfd (close-on-exec): the final execve
+    /// goes through it (CVE-2019-5736, see `crate::trampoline`). None when
+    /// /proc/self/exe is already protected: exec directly.
+    pub trampoline: Option<OwnedFd>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -191,7 +195,7 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
         Err(e) => return Err(Error::sys("open exec fifo", e)),
     };
     // From here on errors go to `start` through the fifo.
-    let err = after_barrier(plan, &exe, &env, &state_json);
+    let err = after_barrier(plan, fifo.as_fd(), &exe, &env, &state_json);
     let mut f = std::fs::File::from(fifo);
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
@@ -316,6 +320,7 @@ fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
 
 fn after_barrier(
     plan: &InitPlan,
+    fifo: std::os::fd::BorrowedFd<'_>,
     exe: &std::ffi::CString,
     env: &[std::ffi::CString],
     state_json: &[u8],
@@ -339,6 +344,21 @@ fn after_barrier(
         if let Err(e) = process::set_no_new_privs() {
             return e;
         }
+    }
+    if let Some(memfd) = &plan.trampoline {
+        // The trampoline reports a failed execve through the fifo and makes
+        // it close-on-exec again before the program runs. Only now: the
+        // startContainer hooks (none with a trampoline, anyway) are done.
+        if let Err(e) = nix::fcntl::fcntl(
+            fifo,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        ) {
+            return Error::sys("clear close-on-exec on the exec fifo", e);
+        }
+        if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
+            return e;
+        }
+        return crate::trampoline::exec(memfd.as_fd(), fifo, exe, &plan.process.args, env);
     }
     if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
         return e;

@@ -1,0 +1,673 @@
+//! The exec trampoline (CVE-2019-5736, see `selfprotect`): a tiny static
+//! x86_64 program without libc, run from a sealed memfd, that performs the
+//! container init's final execve.
+//!
+//! The init is a clone of the runtime: if it called execve itself, its
+//! /proc/self/exe at that moment would be the host's runtime binary, and a
+//! program that is `#!/proc/self/exe` (or a symlink to it) would make the
+//! kernel run that binary inside the container. Instead the init calls
+//!
+//! ```text
+//! execveat(memfd, "", [fd, path, argv...], envp, AT_EMPTY_PATH)
+//! ```
+//!
+//! and the trampoline, whose /proc/self/exe is the memfd (made for this one
+//! container, sealed against writes), does:
+//!
+//! 1. parse `argv[0]` as a decimal fd, the write end of the exec fifo (the
+//!    channel `start` reads errors from); anything but 1+ digits: exit 126
+//!    and nothing else (that is what a `#!/proc/self/exe` script gets);
+//! 2. `fcntl(fd, F_SETFD, FD_CLOEXEC)`, so the fd does not reach the program;
+//! 3. `execve(argv[1], &argv[2], envp)`;
+//! 4. if 2 or 3 failed: writev one record to the fd, [`MAGIC`], the errno
+//!    (4 bytes, little endian) and the path (the bytes of `argv[1]`), then
+//!    exit 1. [`decode`] turns it back into the message `start` prints.
+//!
+//! Cost: one memfd_create, one write and one fcntl in the parent, and an
+//! exec of a ~430-byte program that maps one page and makes two syscalls;
+//! the re-exec it replaces runs the whole runtime (glibc start-up included)
+//! a second time.
+//!
+//! Unlike the init before it, the trampoline is dumpable for the few
+//! microseconds it runs (exec resets that): a process in the container's
+//! pid namespace with the same uid could open its /proc/PID/exe (the sealed
+//! memfd: nothing of the host) or its fd of the exec fifo, and so hold
+//! `start` until it closes it or make `start` print a bogus error. Only the
+//! container's own processes (or those of a container sharing its pid
+//! namespace) can do so. An execute-only memfd would not close this: on
+//! the 6.18 kernel this was written on, exec of an unreadable program
+//! left the process dumpable.
+//!
+//! The caller decides whether the trampoline can be used ([`obstacle`]):
+//! only on x86_64, without hooks that run inside the container, without an
+//! AppArmor exec transition, and with a seccomp filter that lets every
+//! syscall of this path through.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use crate::error::Error;
+
+/// The first bytes of an error record. Errors the init writes itself are
+/// text and never start with a NUL byte.
+pub const MAGIC: [u8; 12] = *b"\0onggi-exec\0";
+
+/// The trampoline's exit status when its arguments are not its own (for
+/// example when a `#!/proc/self/exe` script runs it as an interpreter).
+pub const EXIT_USAGE: i32 = 126;
+
+/// A failed exec, as the trampoline reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecFailure {
+    pub errno: i32,
+    pub path: Vec<u8>,
+}
+
+impl std::fmt::Display for ExecFailure {
+    /// As the init's own message for a failed execve: `exec "<path>": ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exec {:?}: {}",
+            String::from_utf8_lossy(&self.path),
+            std::io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+/// The record the trampoline writes (the assembly below builds the same
+/// bytes; the tests check both against [`decode`]).
+pub fn encode(errno: i32, path: &[u8]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(MAGIC.len() + 4 + path.len());
+    rec.extend_from_slice(&MAGIC);
+    rec.extend_from_slice(&(errno as u32).to_le_bytes());
+    rec.extend_from_slice(path);
+    rec
+}
+
+/// A record written by the trampoline, or None for anything else (an error
+/// message of the init itself).
+pub fn decode(msg: &[u8]) -> Option<ExecFailure> {
+    let rest = msg.strip_prefix(&MAGIC[..])?;
+    let (errno, path) = rest.split_first_chunk::<4>()?;
+    Some(ExecFailure {
+        errno: u32::from_le_bytes(*errno) as i32,
+        path: path.to_vec(),
+    })
+}
+
+/// x86_64 numbers and constants of the syscalls the trampoline path makes.
+mod nr {
+    pub const WRITEV: u32 = 20;
+    pub const EXECVE: u32 = 59;
+    pub const FCNTL: u32 = 72;
+    pub const EXIT_GROUP: u32 = 231;
+    pub const EXECVEAT: u32 = 322;
+    pub const F_SETFD: u64 = 2;
+    pub const FD_CLOEXEC: u64 = 1;
+    pub const AT_EMPTY_PATH: u64 = 0x1000;
+}
+
+/// Every syscall of the path from the init's fcntl to the program, with
+/// the arguments a seccomp filter sees: fds and exit statuses as any value
+/// (`None`), pointers as 0, unused argument registers as any value.
+const SYSCALLS: [(&str, u32, [Option<u64>; 6]); 6] = [
+    // The init: clear FD_CLOEXEC on the fifo, then exec the trampoline.
+    (
+        "fcntl(F_SETFD, 0)",
+        nr::FCNTL,
+        [None, Some(nr::F_SETFD), Some(0), None, None, None],
+    ),
+    (
+        "execveat(AT_EMPTY_PATH)",
+        nr::EXECVEAT,
+        [
+            None,
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(nr::AT_EMPTY_PATH),
+            None,
+        ],
+    ),
+    // The trampoline.
+    (
+        "fcntl(F_SETFD, FD_CLOEXEC)",
+        nr::FCNTL,
+        [
+            None,
+            Some(nr::F_SETFD),
+            Some(nr::FD_CLOEXEC),
+            None,
+            None,
+            None,
+        ],
+    ),
+    (
+        "execve",
+        nr::EXECVE,
+        [Some(0), Some(0), Some(0), None, None, None],
+    ),
+    (
+        "writev",
+        nr::WRITEV,
+        [None, Some(0), Some(2), None, None, None],
+    ),
+    ("exit_group", nr::EXIT_GROUP, [None; 6]),
+];
+
+/// Why the trampoline cannot protect this container's exec, if it cannot.
+pub fn obstacle(
+    hooks: &oci_spec::runtime::Hooks,
+    apparmor: bool,
+    seccomp: Option<&onggi_seccomp::Filter>,
+) -> Option<String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Some("the exec trampoline is x86_64 only".into());
+    }
+    // Forked from the init inside the container: they would run the host
+    // binary there, and only the read-only view protects it.
+    if [hooks.create_container(), hooks.start_container()]
+        .iter()
+        .any(|h| h.as_ref().is_some_and(|v| !v.is_empty()))
+    {
+        return Some("createContainer or startContainer hooks are set".into());
+    }
+    // The profile would apply to the trampoline, not to the program.
+    if apparmor {
+        return Some("an AppArmor profile is set".into());
+    }
+    if let Some(f) = seccomp {
+        for (name, nr, args) in SYSCALLS {
+            if !f.allows_x86_64(nr, args) {
+                return Some(format!("the seccomp filter does not plainly allow {name}"));
+            }
+        }
+    }
+    None
+}
+
+/// Exec `path` with `args` and `env` through the trampoline in `memfd`,
+/// reporting a failure of the final execve to `fifo` (which must not be
+/// close-on-exec). Returns only if the trampoline itself could not run.
+pub fn exec(
+    memfd: BorrowedFd<'_>,
+    fifo: BorrowedFd<'_>,
+    path: &CStr,
+    args: &[CString],
+    env: &[CString],
+) -> Error {
+    use std::os::fd::AsRawFd;
+    let fd = CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();
+    let argv: Vec<*const libc::c_char> = [fd.as_c_str(), path]
+        .into_iter()
+        .chain(args.iter().map(|a| a.as_c_str()))
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    // SAFETY: NUL-terminated arrays of pointers to live C strings, an empty
+    // path with AT_EMPTY_PATH on the memfd (which names the program itself).
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            memfd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Error::sys(
+        format!("exec {path:?} through the trampoline"),
+        nix::errno::Errno::last(),
+    )
+}
+
+/// A sealed memfd holding the trampoline, close-on-exec.
+#[cfg(target_arch = "x86_64")]
+pub fn memfd() -> crate::Result<OwnedFd> {
+    x86_64::memfd()
+}
+
+/// The trampoline is x86_64 only.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn memfd() -> crate::Result<OwnedFd> {
+    Err(Error::Unsupported(
+        "the exec trampoline is x86_64 only".into(),
+    ))
+}
+
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::image;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64 {
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    use crate::error::{Error, Result};
+
+    // The trampoline, position-independent (relative jumps, RIP-relative
+    // data), between two global labels; `image` copies the bytes behind an
+    // ELF header. Registers: r12 = the fifo fd, r14 = argv, r15 = envp
+    // (syscall clobbers only rax, rcx and r11). Never called in this
+    // process: its own section keeps it apart from the runtime's code.
+    std::arch::global_asm!(
+        ".pushsection .text.onggi_trampoline,\"ax\",@progbits",
+        ".globl onggi_trampoline_start",
+        ".hidden onggi_trampoline_start",
+        ".globl onggi_trampoline_end",
+        ".hidden onggi_trampoline_end",
+        "onggi_trampoline_start:",
+        // Entry, as the kernel sets up a static ELF: [rsp] = argc, then
+        // argv[0..argc], NULL, envp..., NULL.
+        "mov rcx, qword ptr [rsp]", // rcx = argc
+        "cmp rcx, 2",
+        "jb .Longgi_tr_usage", // need argv[0] (the fd) and argv[1] (the path)
+        "lea r14, [rsp + 8]",  // r14 = argv
+        "lea r15, [r14 + 8*rcx + 8]", // r15 = envp, past argv's NULL
+        // 1. argv[0] -> fd: one or more decimal digits, at most INT_MAX.
+        "mov rsi, qword ptr [r14]", // rsi = argv[0]
+        "xor edi, edi",             // rdi = the fd so far
+        "movzx eax, byte ptr [rsi]",
+        "test eax, eax",
+        "jz .Longgi_tr_usage", // empty
+        ".Longgi_tr_digit:",
+        "sub eax, 0x30", // '0'..'9' -> 0..9, any other byte -> above 9 (unsigned)
+        "cmp eax, 9",
+        "ja .Longgi_tr_usage",
+        "imul rdi, rdi, 10", // rdi <= INT_MAX here, so no overflow
+        "add rdi, rax",
+        "cmp rdi, 0x7fffffff",
+        "ja .Longgi_tr_usage",
+        "inc rsi",
+        "movzx eax, byte ptr [rsi]",
+        "test eax, eax",
+        "jnz .Longgi_tr_digit",
+        "mov r12, rdi", // r12 = fd
+        // 2. fcntl(fd, F_SETFD, FD_CLOEXEC): the fd must not reach the
+        //    program. On failure report (rather than exec with it open).
+        "mov eax, 72", // SYS_fcntl
+        "mov esi, 2",  // F_SETFD
+        "mov edx, 1",  // FD_CLOEXEC
+        "syscall",
+        "test rax, rax",
+        "jnz .Longgi_tr_failed", // rax = -errno
+        // 3. execve(argv[1], &argv[2], envp); returns only on failure.
+        "mov eax, 59", // SYS_execve
+        "mov rdi, qword ptr [r14 + 8]",
+        "lea rsi, [r14 + 16]",
+        "mov rdx, r15",
+        "syscall",
+        // 4. Report: rax = -errno. The stack gets the 16-byte record header
+        //    (magic, errno) at [rsp] and two iovecs at [rsp + 16].
+        ".Longgi_tr_failed:",
+        "neg eax", // eax = errno (1..4095)
+        "sub rsp, 48",
+        "mov rcx, qword ptr [rip + .Longgi_tr_magic]",
+        "mov qword ptr [rsp], rcx", // magic[0..8]
+        "mov ecx, dword ptr [rip + .Longgi_tr_magic + 8]",
+        "mov dword ptr [rsp + 8], ecx",  // magic[8..12]
+        "mov dword ptr [rsp + 12], eax", // errno, little endian
+        "mov rdi, qword ptr [r14 + 8]",  // rdi = argv[1], the path
+        "xor ecx, ecx",                  // rcx = strlen(path)
+        ".Longgi_tr_strlen:",
+        "cmp byte ptr [rdi + rcx], 0",
+        "je .Longgi_tr_strlen_done",
+        "inc rcx",
+        "jmp .Longgi_tr_strlen",
+        ".Longgi_tr_strlen_done:",
+        "mov qword ptr [rsp + 16], rsp", // iov[0] = {header, 16}
+        "mov qword ptr [rsp + 24], 16",
+        "mov qword ptr [rsp + 32], rdi", // iov[1] = {path, strlen(path)}
+        "mov qword ptr [rsp + 40], rcx",
+        "mov eax, 20", // SYS_writev(fd, iov, 2); a short write is not retried
+        "mov rdi, r12",
+        "lea rsi, [rsp + 16]",
+        "mov edx, 2",
+        "syscall",
+        "mov edi, 1", // exit status 1
+        "jmp .Longgi_tr_exit",
+        ".Longgi_tr_usage:",
+        "mov edi, 126", // EXIT_USAGE: not called by the init; nothing else done
+        ".Longgi_tr_exit:",
+        "mov eax, 231", // SYS_exit_group(edi)
+        "syscall",
+        "ud2",               // only if a seccomp filter made exit_group fail: die by SIGILL
+        ".Longgi_tr_magic:", // MAGIC: "\0onggi-exec\0"
+        ".byte 0",
+        ".ascii \"onggi-exec\"",
+        ".byte 0",
+        "onggi_trampoline_end:",
+        ".popsection",
+    );
+
+    extern "C" {
+        static onggi_trampoline_start: u8;
+        static onggi_trampoline_end: u8;
+    }
+
+    /// The assembled trampoline.
+    fn code() -> &'static [u8] {
+        // SAFETY: both symbols are labels of the global_asm! block above, in
+        // one section, start before end. The bytes between them are the
+        // assembled trampoline, mapped readable with the binary's code and
+        // never written; taking the addresses reads nothing.
+        unsafe {
+            let start = std::ptr::addr_of!(onggi_trampoline_start);
+            let end = std::ptr::addr_of!(onggi_trampoline_end);
+            std::slice::from_raw_parts(start, end as usize - start as usize)
+        }
+    }
+
+    const VADDR: u64 = 0x40_0000;
+    const EHDR_SIZE: u16 = 64;
+    const PHDR_SIZE: u16 = 56;
+    /// The code follows the ELF header and the two program headers.
+    const CODE_OFFSET: u64 = EHDR_SIZE as u64 + 2 * PHDR_SIZE as u64;
+
+    /// The trampoline as a static ELF64 executable: header, a PT_LOAD that
+    /// maps the whole file read+execute at VADDR, a PT_GNU_STACK that asks
+    /// for a non-executable stack, then the code (the entry point).
+    pub fn image() -> Vec<u8> {
+        let code = code();
+        let size = CODE_OFFSET + code.len() as u64;
+        let mut f = Vec::with_capacity(size as usize);
+        let u16le = |f: &mut Vec<u8>, v: u16| f.extend_from_slice(&v.to_le_bytes());
+        let u32le = |f: &mut Vec<u8>, v: u32| f.extend_from_slice(&v.to_le_bytes());
+        let u64le = |f: &mut Vec<u8>, v: u64| f.extend_from_slice(&v.to_le_bytes());
+        // Elf64_Ehdr. e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT,
+        // ELFOSABI_SYSV, padding.
+        f.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        u16le(&mut f, 2); // e_type: ET_EXEC
+        u16le(&mut f, 62); // e_machine: EM_X86_64
+        u32le(&mut f, 1); // e_version
+        u64le(&mut f, VADDR + CODE_OFFSET); // e_entry
+        u64le(&mut f, EHDR_SIZE as u64); // e_phoff
+        u64le(&mut f, 0); // e_shoff: no sections
+        u32le(&mut f, 0); // e_flags
+        u16le(&mut f, EHDR_SIZE); // e_ehsize
+        u16le(&mut f, PHDR_SIZE); // e_phentsize
+        u16le(&mut f, 2); // e_phnum
+        u16le(&mut f, 64); // e_shentsize
+        u16le(&mut f, 0); // e_shnum
+        u16le(&mut f, 0); // e_shstrndx
+
+        // Elf64_Phdr PT_LOAD, PF_R|PF_X: the whole file at VADDR.
+        u32le(&mut f, 1); // p_type
+        u32le(&mut f, 4 | 1); // p_flags
+        u64le(&mut f, 0); // p_offset
+        u64le(&mut f, VADDR); // p_vaddr
+        u64le(&mut f, VADDR); // p_paddr
+        u64le(&mut f, size); // p_filesz
+        u64le(&mut f, size); // p_memsz
+        u64le(&mut f, 0x1000); // p_align
+
+        // Elf64_Phdr PT_GNU_STACK, PF_R|PF_W.
+        u32le(&mut f, 0x6474_e551);
+        u32le(&mut f, 4 | 2);
+        for _ in 0..5 {
+            u64le(&mut f, 0); // offset, vaddr, paddr, filesz, memsz
+        }
+        u64le(&mut f, 16); // p_align
+        debug_assert_eq!(f.len() as u64, CODE_OFFSET);
+        f.extend_from_slice(code);
+        f
+    }
+
+    /// MFD_EXEC (Linux 6.3): executable even where vm.memfd_noexec=1 makes
+    /// memfds non-executable by default. Older kernels reject it (EINVAL).
+    const MFD_EXEC: libc::c_uint = 0x10;
+
+    pub fn memfd() -> Result<OwnedFd> {
+        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        let create = |flags: libc::c_uint| {
+            // SAFETY: memfd_create with a C string literal and flags.
+            unsafe { libc::memfd_create(c"onggi-trampoline".as_ptr(), flags) }
+        };
+        let mut fd = create(flags | MFD_EXEC);
+        if fd < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINVAL {
+            fd = create(flags);
+        }
+        if fd < 0 {
+            return Err(Error::sys(
+                "memfd_create for the exec trampoline",
+                nix::errno::Errno::last(),
+            ));
+        }
+        // SAFETY: a new fd that nothing else owns.
+        let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut file = std::fs::File::from(memfd);
+        file.write_all(&image())
+            .map_err(|e| Error::io("exec trampoline memfd", e))?;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: fcntl(F_ADD_SEALS) on our memfd.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(Error::sys(
+                "seal the exec trampoline memfd",
+                nix::errno::Errno::last(),
+            ));
+        }
+        Ok(file.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trip() {
+        for (errno, path) in [
+            (libc::ENOENT, &b"/bin/true"[..]),
+            (libc::ENOEXEC, b""),
+            (4095, "/caf\u{e9}/\"q\"".as_bytes()),
+        ] {
+            let rec = encode(errno, path);
+            assert_eq!(
+                decode(&rec),
+                Some(ExecFailure {
+                    errno,
+                    path: path.to_vec()
+                })
+            );
+        }
+        let msg = decode(&encode(libc::ENOENT, b"/no/such"))
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            msg,
+            "exec \"/no/such\": No such file or directory (os error 2)"
+        );
+        // The init's own errors are text.
+        assert_eq!(
+            decode(b"exec \"/x\": ENOENT: No such file or directory"),
+            None
+        );
+        assert_eq!(decode(&MAGIC[..]), None, "no errno");
+        assert_eq!(decode(&encode(1, b"/x")[1..]), None);
+    }
+
+    #[test]
+    fn obstacles() {
+        let hooks = oci_spec::runtime::Hooks::default();
+        let none = obstacle(&hooks, false, None);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(none, None);
+        } else {
+            assert!(none.is_some());
+            return;
+        }
+        assert!(obstacle(&hooks, true, None).is_some(), "apparmor");
+        let hook: oci_spec::runtime::Hook =
+            serde_json::from_value(serde_json::json!({"path": "/bin/true"})).unwrap();
+        let mut with = hooks.clone();
+        with.set_start_container(Some(vec![hook.clone()]));
+        assert!(obstacle(&with, false, None).is_some(), "startContainer");
+        let mut with = hooks.clone();
+        with.set_create_container(Some(vec![hook.clone()]));
+        assert!(obstacle(&with, false, None).is_some(), "createContainer");
+        let mut with = hooks.clone();
+        with.set_create_runtime(Some(vec![hook.clone()]));
+        with.set_poststart(Some(vec![hook]));
+        assert_eq!(obstacle(&with, false, None), None, "host-side hooks");
+        let filter = |json: serde_json::Value| {
+            onggi_seccomp::compile(&serde_json::from_value(json).unwrap()).unwrap()
+        };
+        let allow = filter(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        assert_eq!(obstacle(&hooks, false, Some(&allow)), None);
+        for name in ["execveat", "execve", "fcntl", "writev", "exit_group"] {
+            let deny = filter(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": [name], "action": "SCMP_ACT_ERRNO"}]}));
+            let why = obstacle(&hooks, false, Some(&deny));
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains(name)),
+                "{name}: {why:?}"
+            );
+        }
+    }
+}
+
+/// The real trampoline, run as a program from its sealed memfd (a file
+/// written here could be ETXTBSY: other test threads fork meanwhile).
+#[cfg(all(test, target_arch = "x86_64"))]
+mod run_tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// A pipe whose write end is inherited (not close-on-exec).
+    fn pipe() -> (std::fs::File, OwnedFd) {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        // SAFETY: fcntl on a pipe fd we own.
+        assert_eq!(unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETFD, 0) }, 0);
+        (r.into(), w)
+    }
+
+    /// Run the trampoline with argv `[arg0, rest...]`, "FD" replaced by the
+    /// number of an inherited pipe's write end: (exit code, what the pipe
+    /// got, stdout).
+    fn run(arg0: &str, rest: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+        let tramp = memfd().expect("trampoline memfd");
+        let (mut r, w) = pipe();
+        let fd = w.as_raw_fd().to_string();
+        let out = Command::new(format!("/proc/self/fd/{}", tramp.as_raw_fd()))
+            .arg0(arg0.replace("FD", &fd))
+            .args(rest.iter().map(|a| a.replace("FD", &fd)))
+            .env_clear()
+            .env("TRAMP_TEST", "yes")
+            .output()
+            .unwrap();
+        drop(w);
+        let mut rec = Vec::new();
+        r.read_to_end(&mut rec).unwrap();
+        (
+            out.status.code(),
+            rec,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn image_is_small_and_starts_like_an_elf() {
+        let img = image();
+        assert_eq!(&img[..4], b"\x7fELF");
+        assert!(img.len() < 1024, "{} bytes", img.len());
+        assert!(img.ends_with(&MAGIC), "the magic closes the code");
+    }
+
+    #[test]
+    fn memfd_is_sealed_and_close_on_exec() {
+        let m = memfd().unwrap();
+        // SAFETY: fcntl queries on an fd we own.
+        let (seals, fdflags) = unsafe {
+            (
+                libc::fcntl(m.as_raw_fd(), libc::F_GET_SEALS),
+                libc::fcntl(m.as_raw_fd(), libc::F_GETFD),
+            )
+        };
+        let want = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        assert_eq!(seals & want, want);
+        assert_eq!(fdflags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        let mut f = std::fs::File::from(m);
+        assert!(std::io::Write::write_all(&mut f, b"x").is_err(), "sealed");
+    }
+
+    #[test]
+    fn bad_fd_argument_exits_126_and_does_nothing() {
+        for arg0 in ["", "x", "1x", "-1", "/proc/self/exe", "99999999999", " FD"] {
+            let (code, rec, out) = run(arg0, &["/bin/sh", "sh", "-c", "echo ran"]);
+            assert_eq!(code, Some(EXIT_USAGE), "{arg0:?}");
+            assert!(
+                rec.is_empty() && out.is_empty(),
+                "{arg0:?}: {rec:?} {out:?}"
+            );
+        }
+        // Only argv[0]: no path.
+        let (code, rec, _) = run("FD", &[]);
+        assert_eq!((code, rec.is_empty()), (Some(EXIT_USAGE), true));
+    }
+
+    #[test]
+    fn execs_the_program_with_its_argv_and_env_and_closes_the_fd() {
+        let (code, rec, out) = run(
+            "FD",
+            &[
+                "/bin/sh",
+                "my-sh",
+                "-c",
+                "[ -e /proc/$$/fd/FD ] && echo leaked FD; echo \"$0 $1 $TRAMP_TEST\"; cat /proc/$$/cmdline",
+                "zero",
+                "one",
+            ],
+        );
+        assert_eq!(code, Some(0), "{out}");
+        assert!(rec.is_empty(), "EOF, no record: {rec:?}");
+        assert!(out.starts_with("zero one yes\nmy-sh\0-c\0[ -e"), "{out:?}");
+        assert!(out.ends_with("\0zero\0one\0"), "{out:?}");
+    }
+
+    #[test]
+    fn failed_exec_writes_a_record_and_exits_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage");
+        std::fs::write(&garbage, b"not a program").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let garbage = garbage.to_str().unwrap().to_string();
+        for (path, errno) in [
+            ("/no/such/program", libc::ENOENT),
+            (garbage.as_str(), libc::ENOEXEC),
+            ("/", libc::EACCES),
+        ] {
+            let (code, rec, _) = run("FD", &[path, "arg0"]);
+            assert_eq!(code, Some(1), "{path}");
+            assert_eq!(
+                decode(&rec),
+                Some(ExecFailure {
+                    errno,
+                    path: path.as_bytes().to_vec()
+                }),
+                "{path}: {rec:?}"
+            );
+            assert_eq!(rec, encode(errno, path.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn closed_fd_is_not_used_and_exits_1() {
+        // fcntl fails (EBADF): no exec with an fd that might be open later.
+        let (code, rec, out) = run("1000", &["/bin/sh", "sh", "-c", "echo ran"]);
+        assert_eq!((code, rec.is_empty(), out.as_str()), (Some(1), true, ""));
+    }
+}
