@@ -110,7 +110,8 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     }
     let mut cgroup = CgroupStep::new(plan, chan);
     if !matches!(plan.cgroup, CgroupPlan::Deferred { .. }) {
-        // v2: in the cgroup since the clone.
+        // v2: handles from before the clone, which put us in the cgroup
+        // already; entered first thing, as always.
         cgroup.enter()?;
     }
     if plan.ns.new_user {
