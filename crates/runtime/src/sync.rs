@@ -59,11 +59,16 @@ impl Channel {
     }
 
     /// Receive one message. `None` when the other side closed the channel.
+    ///
+    /// A peer that closed with messages of ours still unread (an init that
+    /// failed before reading CGROUP) makes the next receive fail once with
+    /// ECONNRESET, ahead of the messages it sent before: that error is
+    /// skipped, so they still arrive, then EOF.
     pub fn recv(&self) -> nix::Result<Option<(u8, Vec<u8>)>> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e),
                 Ok(0) => return Ok(None),
                 Ok(n) => return Ok(Some((buf[0], buf[1..n].to_vec()))),
@@ -98,7 +103,8 @@ impl Channel {
     }
 
     /// Receive one message and the fds attached to it (close-on-exec).
-    /// `None` when the other side closed the channel.
+    /// `None` when the other side closed the channel (ECONNRESET is
+    /// skipped, as in [`Channel::recv`]).
     pub fn recv_with_fds(&self) -> nix::Result<Option<FdMessage>> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
@@ -110,7 +116,7 @@ impl Channel {
                 Some(&mut space),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e),
                 Ok(m) => m,
             };
@@ -200,5 +206,24 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Some((MAPPED, Vec::new())));
         drop(a);
         assert!(b.recv_with_fds().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_peer_gone_with_unread_messages_still_delivers_its_own() {
+        // The init sends ERROR and exits while our CGROUP is unread in its
+        // queue: the kernel reports ECONNRESET first, then the queue.
+        let (parent, init) = pair().unwrap();
+        parent.send(CGROUP, b"").unwrap();
+        init.send(ERROR, b"it failed").unwrap();
+        drop(init);
+        assert_eq!(parent.recv().unwrap(), Some((ERROR, b"it failed".to_vec())));
+        assert_eq!(parent.recv().unwrap(), None);
+        let (parent, init) = pair().unwrap();
+        parent.send(CGROUP, b"").unwrap();
+        init.send(ERROR, b"again").unwrap();
+        drop(init);
+        let (tag, payload, _) = parent.recv_with_fds().unwrap().unwrap();
+        assert_eq!((tag, &payload[..]), (ERROR, &b"again"[..]));
+        assert!(parent.recv_with_fds().unwrap().is_none());
     }
 }
