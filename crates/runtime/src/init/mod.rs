@@ -36,9 +36,11 @@
 //!   removes what it made, the cgroup included).
 //!
 //! The parent sends MAPPED and CGROUP without waiting for the init, and
-//! reads only after sending them, so neither side can block on the other;
-//! an init that failed before CGROUP makes the send fail (EPIPE), and the
-//! parent reports the init's ERROR.
+//! reads only after sending them, so neither side can block on the other.
+//! An init that fails before it reads CGROUP makes the parent's send fail
+//! (EPIPE), or, if it exits after the send, the parent's next read fail
+//! once with ECONNRESET (skipped by `sync::Channel::recv`); either way the
+//! parent then reads the init's ERROR and reports it.
 
 pub mod clone;
 pub mod namespaces;
