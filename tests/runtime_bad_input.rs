@@ -251,6 +251,45 @@ fn failure_after_clone_leaves_no_cgroup() {
 }
 
 #[test]
+fn bad_resource_value_leaves_nothing() {
+    // On cgroup v1 the cgroup is made and its limits written after the
+    // clone, while the init mounts: a value the kernel refuses must still
+    // leave no process, no cgroup dir (nor a parent dir create made) and
+    // no state dir.
+    let parent = format!("onggi-badres-{}", std::process::id());
+    for nested in [false, true] {
+        let mut b = Bundle::new();
+        b.edit(|c| {
+            c["linux"]["resources"]["cpu"] = json!({"cpus": "0-999"});
+            if nested {
+                c["linux"]["cgroupsPath"] = json!(format!("{parent}/leaf"));
+            }
+        });
+        refused(&b, &["cpuset.cpus"]);
+        let left: Vec<_> = cgroup_dirs(&parent)
+            .into_iter()
+            .filter(|d| d.exists())
+            .collect();
+        assert!(left.is_empty(), "cgroup dirs left: {left:?}");
+    }
+}
+
+#[test]
+fn init_failure_while_the_cgroup_is_made_leaves_nothing() {
+    // A first mount that fails: on cgroup v1 the init fails while the
+    // runtime may still be making its cgroup. The init's error is the one
+    // reported, and nothing is left.
+    let mut b = Bundle::new();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().insert(
+            0,
+            json!({"destination": "/mnt/x", "type": "nosuchfs", "source": "none"}),
+        )
+    });
+    refused(&b, &["/mnt/x", "ENODEV"]);
+}
+
+#[test]
 fn bad_cwd_is_refused() {
     let mut b = Bundle::new();
     b.edit(|c| c["process"]["cwd"] = json!("relative/dir"));

@@ -259,6 +259,70 @@ fn resource_limits_are_written() {
     placed_then_removed(&ctx, &id, pid, &dirs);
 }
 
+/// On v1 the runtime makes the cgroup after the clone, while the init
+/// mounts; the init must still be in it, limits written, before any hook
+/// runs (and so before the container's program): with a /sys/fs/cgroup
+/// mount (the init waits there) and without one (it waits before the
+/// device nodes).
+#[test]
+fn in_the_cgroup_with_its_limits_before_the_hooks() {
+    for with_cgroup_mount in [true, false] {
+        let ctx = Ctx::new();
+        let shared = shared_dir();
+        let log = shared.path().join("hook");
+        let mut b = Bundle::sh("exec sleep 60");
+        b.remove_ns("cgroup");
+        b.edit(|c| {
+            c["linux"]["resources"]["pids"] = json!({"limit": 42});
+            if !with_cgroup_mount {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| m["destination"] != "/sys/fs/cgroup");
+            }
+        });
+        // createContainer runs in the init's namespaces before pivot_root,
+        // forked by the init: in its cgroup, with the host's /sys/fs/cgroup.
+        let pids_max = if cgroup_v2() {
+            r#"cat "/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/pids.max""#
+        } else {
+            r#"cat "/sys/fs/cgroup/pids$(sed -n 's/^[0-9]*:pids://p' /proc/self/cgroup)/pids.max""#
+        };
+        b.add_hook(
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+                "{{ cat /proc/self/cgroup; printf 'max '; {pids_max}; }} > {} 2>&1",
+                log.display()
+            )]}),
+        );
+        let id = ctx.id("cghook");
+        ctx.create(&b, &id).success();
+        let pid = ctx.pid(&id);
+        ctx.track_pid(pid);
+        let text = fs::read_to_string(&log).unwrap();
+        let own = parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
+        let inside = parse_cgroup(&text);
+        assert!(!own.is_empty());
+        for (ctrls, path) in &own {
+            let want = format!("{}/{id}", base_of(path));
+            let got = inside
+                .iter()
+                .find(|(c, _)| c == ctrls)
+                .map(|(_, p)| p.as_str());
+            assert_eq!(
+                got,
+                Some(want.as_str()),
+                "{ctrls} (cgroup mount: {with_cgroup_mount}): {text}"
+            );
+        }
+        assert!(
+            text.lines().any(|l| l == "max 42"),
+            "pids.max in the hook (cgroup mount: {with_cgroup_mount}): {text}"
+        );
+        placed_then_removed(&ctx, &id, pid, &cgroup_dirs(&id));
+    }
+}
+
 #[test]
 fn memory_limit_is_enforced() {
     let ctx = Ctx::new();

@@ -1,4 +1,9 @@
 //! Handles that let a freshly cloned container init join its cgroup.
+//!
+//! On v2 they are opened before the clone (the clone needs the directory
+//! fd). On v1 the runtime may open them after the clone and pass the
+//! `tasks` fds to the init over a unix socket: [`AttachHandles::files`] on
+//! the sending side, [`AttachHandles::from_files`] on the receiving one.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -11,9 +16,11 @@ use crate::error::{Error, Result};
 use crate::{Cgroup, Version};
 
 /// Files opened by the runtime (as root, in the host) before it clones the
-/// container init. They stay valid across the clone, and the kernel checks the
+/// container init, or after it and then passed to the init (v1). They stay
+/// valid across the clone and in another process, and the kernel checks the
 /// credentials of the opener, so the init can use them even after it entered
-/// a user namespace.
+/// a user namespace (v1: an opener that is not root must still have the
+/// writer's uid).
 #[derive(Debug)]
 pub struct AttachHandles {
     /// v1: each hierarchy's `tasks`; v2: `cgroup.procs` (fallback for when
@@ -53,11 +60,36 @@ impl AttachHandles {
     pub fn clone_into_fd(&self) -> Option<BorrowedFd<'_>> {
         self.dir.as_ref().map(|f| f.as_fd())
     }
+
+    /// The files [`Self::enter`] writes to, each with its hierarchy's name
+    /// ("memory", "cpu,cpuacct", ...), in order: what another process needs
+    /// to rebuild the handles with [`Self::from_files`].
+    pub fn files(&self) -> impl Iterator<Item = (&'static str, BorrowedFd<'_>)> {
+        self.files.iter().map(|(n, fd)| (*n, fd.as_fd()))
+    }
+
+    /// Handles over files received from the process that opened them (the
+    /// pairs of [`Self::files`]); without the v2 directory fd, so only for
+    /// [`Self::enter`]. A name this crate does not know is reported as
+    /// "other hierarchy".
+    pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, OwnedFd)>) -> AttachHandles {
+        AttachHandles {
+            files: files
+                .into_iter()
+                .map(|(name, fd)| (known_name(name), fd))
+                .collect(),
+            dir: None,
+        }
+    }
 }
 
 /// The hierarchy name as a `&'static str`, so `enter` can report it without
 /// allocating.
 fn static_name(controllers: &[String]) -> &'static str {
+    known_name(&controllers.join(","))
+}
+
+fn known_name(joined: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "cpu",
         "cpuacct",
@@ -78,8 +110,8 @@ fn static_name(controllers: &[String]) -> &'static str {
         "rdma",
         "misc",
         "name=systemd",
+        "cgroup.procs",
     ];
-    let joined = controllers.join(",");
     KNOWN
         .iter()
         .find(|k| **k == joined)
@@ -175,6 +207,35 @@ mod tests {
         )]);
         let e = cg.attach_handles().unwrap_err().to_string();
         assert!(e.contains("nope/tasks"), "{e}");
+    }
+
+    #[test]
+    fn files_round_trip() {
+        let t = tempfile::tempdir().unwrap();
+        let mut dirs = Vec::new();
+        for c in ["pids", "name=systemd", "name=foo"] {
+            let p = t.path().join(c);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::write(p.join("tasks"), "").unwrap();
+            let ctrls = c.split(',').map(String::from).collect();
+            dirs.push((ctrls, t.path().to_path_buf(), p));
+        }
+        let h = Cgroup::from_v1_dirs(dirs).attach_handles().unwrap();
+        let sent: Vec<(&str, OwnedFd)> = h
+            .files()
+            .map(|(n, fd)| (n, fd.try_clone_to_owned().unwrap()))
+            .collect();
+        assert_eq!(
+            sent.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["pids", "name=systemd", "other hierarchy"]
+        );
+        let got = AttachHandles::from_files(sent);
+        assert!(got.clone_into_fd().is_none());
+        got.enter().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("name=foo/tasks")).unwrap(),
+            "0"
+        );
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! [`Cgroup::resolve`] turns `linux.cgroupsPath` into directories without
 //! touching anything; [`Cgroup::create`] makes them (remembering which ones, so
 //! [`Cgroup::destroy`] removes exactly those); [`Cgroup::apply`] writes
-//! `linux.resources`. [`AttachHandles`] are opened before the container init is
-//! cloned so that the init can move itself in cheaply (v1) or be cloned
-//! straight into the cgroup (v2, `CLONE_INTO_CGROUP`).
+//! `linux.resources`. [`AttachHandles`] let the container init move itself in
+//! cheaply (v1: opened while the init does its mounts, then passed to it) or
+//! be cloned straight into the cgroup (v2, `CLONE_INTO_CGROUP`: opened before
+//! the clone).
 
 mod attach;
 mod devices;

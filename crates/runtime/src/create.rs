@@ -121,7 +121,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         .map(|p| p.to_string_lossy().into_owned());
     // Both cgroup resolution and the /sys/fs/cgroup plan need these files.
     let host = onggi_cgroups::HostView::read()?;
-    let mut cgroup = onggi_cgroups::Cgroup::resolve_in(&host, cgroups_path.as_deref(), &opts.id)?;
+    let cgroup = onggi_cgroups::Cgroup::resolve_in(&host, cgroups_path.as_deref(), &opts.id)?;
     let rootfs_plan = RootfsPlan::from_spec(
         spec,
         &bundle.dir,
@@ -154,29 +154,25 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     };
     // Rootless: use the cgroup only where it was delegated to us, as runc.
     let rootless = opts.rootless.unwrap_or(!nix::unistd::geteuid().is_root());
-    let cgroup = match cgroup.create() {
-        Ok(()) => Some(cgroup),
-        Err(e) if rootless => {
-            crate::log::debug(&format!("rootless: no cgroup for {}: {e}", opts.id));
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
-    guard.cgroup = cgroup.clone();
-    if let (Some(cg), Some(res)) = (&cgroup, linux.resources()) {
-        let mut res = res.clone();
-        let rules = crate::rootfs::devices::cgroup_rules(
-            res.devices().as_deref().unwrap_or(&[]),
+    // v2 clones the init straight into its cgroup, which must exist first.
+    // v1: the cgroup is made after the clone, while the init mounts.
+    let (mut cgroup, deferred, cgroup_plan) = if cgroup.is_v2() {
+        match setup_cgroup(
+            cgroup,
+            rootless,
+            linux.resources().as_ref(),
             &rootfs_plan.devices,
-        );
-        if !rules.is_empty() {
-            res.set_devices(Some(rules));
+            &mut guard,
+        )? {
+            (cg, Some(handles)) => (cg, None, init::CgroupPlan::Ready(handles)),
+            (cg, None) => (cg, None, init::CgroupPlan::None),
         }
-        cg.apply(&res)?;
-    }
-    let handles = match &cgroup {
-        Some(cg) => Some(cg.attach_handles()?),
-        None => None,
+    } else {
+        // Wait early where the mounts are not private to the init, or where
+        // an unprivileged opener's `tasks` fds need the init's uid
+        // unchanged (see CgroupPlan::Deferred).
+        let early = !ns.new_mount || (ns.in_userns && !nix::unistd::geteuid().is_root());
+        (None, Some(cgroup), init::CgroupPlan::Deferred { early })
     };
     let fifo = dir.join(crate::state::EXEC_FIFO);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -226,7 +222,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         create_container_hooks: hooks.create_container().clone().unwrap_or_default(),
         start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
         wants_hooks,
-        cgroup: handles,
+        cgroup: cgroup_plan,
         state_dir,
         console: console.or(relay_theirs),
         preserve_fds: opts.preserve_fds,
@@ -239,6 +235,39 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     let (ours, theirs) = sync::pair()?;
     let pid = spawn_init(&plan, ours.as_fd().as_raw_fd(), theirs)?;
     guard.pid = Some(pid);
+
+    // Both while the init may still be dumpable (see init::run). The ids
+    // first: with a new user namespace the init waits for them before
+    // anything else.
+    if plan.ns.new_user {
+        init::namespaces::write_id_maps(
+            pid.as_raw(),
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+        )?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let p = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&p, adj.to_string()).at(&p)?;
+    }
+    if plan.ns.new_user {
+        ours.send(sync::MAPPED, b"")
+            .ctx(|| "tell init the ids are mapped".into())?;
+    }
+    if let Some(cg) = deferred {
+        // v1: make the cgroup now, while the init does its first mounts,
+        // and hand it the `tasks` fds; it waits for them before anything
+        // that needs the cgroup, and always before container code runs.
+        let (cg, handles) = setup_cgroup(
+            cg,
+            rootless,
+            linux.resources().as_ref(),
+            &plan.rootfs.devices,
+            &mut guard,
+        )?;
+        cgroup = cg;
+        send_cgroup(&ours, handles.as_ref())?;
+    }
     let pid_start_time = crate::state::proc_stat(pid.as_raw())
         .map(|s| s.0)
         .unwrap_or(0);
@@ -256,22 +285,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
     };
     root.save(&state)?;
 
-    // Both while the init may still be dumpable (see init::run).
-    if plan.ns.new_user {
-        init::namespaces::write_id_maps(
-            pid.as_raw(),
-            linux.uid_mappings().as_deref().unwrap_or(&[]),
-            linux.gid_mappings().as_deref().unwrap_or(&[]),
-        )?;
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        let p = format!("/proc/{pid}/oom_score_adj");
-        std::fs::write(&p, adj.to_string()).at(&p)?;
-    }
-    if plan.ns.new_user {
-        ours.send(sync::MAPPED, b"")
-            .ctx(|| "tell init the ids are mapped".into())?;
-    }
     drive_init(&ours, &state, pid, &hooks)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid.as_raw())?;
@@ -282,6 +295,60 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         pid,
         console: relay_ours,
     })
+}
+
+/// Create the cgroup (rootless: tolerate failure, as runc), write
+/// linux.resources (with the device rules the rootfs needs) and open the
+/// attach handles. The guard owns the cgroup as soon as it exists.
+fn setup_cgroup(
+    mut cgroup: onggi_cgroups::Cgroup,
+    rootless: bool,
+    resources: Option<&oci_spec::runtime::LinuxResources>,
+    devices: &[crate::rootfs::devices::DeviceNode],
+    guard: &mut Guard,
+) -> Result<(
+    Option<onggi_cgroups::Cgroup>,
+    Option<onggi_cgroups::AttachHandles>,
+)> {
+    match cgroup.create() {
+        Ok(()) => {}
+        Err(e) if rootless => {
+            crate::log::debug(&format!("rootless: no cgroup for {}: {e}", guard.id));
+            return Ok((None, None));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    guard.cgroup = Some(cgroup.clone());
+    if let Some(res) = resources {
+        let mut res = res.clone();
+        let rules =
+            crate::rootfs::devices::cgroup_rules(res.devices().as_deref().unwrap_or(&[]), devices);
+        if !rules.is_empty() {
+            res.set_devices(Some(rules));
+        }
+        cgroup.apply(&res)?;
+    }
+    let handles = cgroup.attach_handles()?;
+    Ok((Some(cgroup), Some(handles)))
+}
+
+/// v1: give the init its cgroup's `tasks` fds (none: no cgroup). If the
+/// init is already gone, its own message (or exit status) says more than
+/// the failed send: `drive_init` reads it.
+fn send_cgroup(chan: &Channel, handles: Option<&onggi_cgroups::AttachHandles>) -> Result<()> {
+    let mut names = Vec::new();
+    let mut fds = Vec::new();
+    for (name, fd) in handles.into_iter().flat_map(|h| h.files()) {
+        if !names.is_empty() {
+            names.push(b'\n');
+        }
+        names.extend_from_slice(name.as_bytes());
+        fds.push(fd.as_raw_fd());
+    }
+    match chan.send_with_fds(sync::CGROUP, &names, &fds) {
+        Ok(()) | Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => Ok(()),
+        Err(e) => Err(Error::sys("hand the cgroup to init", e)),
+    }
 }
 
 /// Clone the init with the namespace flags; in the child run `init::main`.
@@ -317,11 +384,10 @@ fn spawn_init(plan: &InitPlan, parent_end: i32, child_chan: Channel) -> Result<P
         }
         None => None,
     };
-    let cgroup_fd = plan
-        .cgroup
-        .as_ref()
-        .and_then(|h| h.clone_into_fd())
-        .map(|fd| fd.as_raw_fd());
+    let cgroup_fd = match &plan.cgroup {
+        init::CgroupPlan::Ready(h) => h.clone_into_fd().map(|fd| fd.as_raw_fd()),
+        _ => None,
+    };
     let r = init::clone::fork_into(plan.ns.clone_flags.bits() as u64, cgroup_fd);
     match r {
         Ok(None) => {

@@ -11,6 +11,11 @@ use crate::error::{Error, Result};
 
 /// Parent -> child: ids are mapped, go on.
 pub const MAPPED: u8 = b'U';
+/// Parent -> child (cgroup v1): the cgroup exists and has its limits; the
+/// message carries one `tasks` fd per hierarchy (SCM_RIGHTS) and, as
+/// payload, their hierarchy names, one a line. No fds: there is no cgroup
+/// to enter (rootless, where none could be created).
+pub const CGROUP: u8 = b'C';
 /// Child -> parent: mounts are done, run prestart/createRuntime hooks.
 pub const HOOKS: u8 = b'H';
 /// Parent -> child: hooks ran; payload is the state JSON for the child's hooks.
@@ -21,6 +26,9 @@ pub const READY: u8 = b'R';
 pub const SECCOMP: u8 = b'S';
 /// Child -> parent: payload is an error message.
 pub const ERROR: u8 = b'E';
+
+/// A message with the fds that came with it: tag, payload, fds.
+pub type FdMessage = (u8, Vec<u8>, Vec<OwnedFd>);
 
 pub struct Channel {
     fd: OwnedFd,
@@ -51,11 +59,16 @@ impl Channel {
     }
 
     /// Receive one message. `None` when the other side closed the channel.
+    ///
+    /// A peer that closed with messages of ours still unread (an init that
+    /// failed before reading CGROUP) makes the next receive fail once with
+    /// ECONNRESET, ahead of the messages it sent before: that error is
+    /// skipped, so they still arrive, then EOF.
     pub fn recv(&self) -> nix::Result<Option<(u8, Vec<u8>)>> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e),
                 Ok(0) => return Ok(None),
                 Ok(n) => return Ok(Some((buf[0], buf[1..n].to_vec()))),
@@ -63,10 +76,79 @@ impl Channel {
         }
     }
 
+    /// Send one message with `fds` attached (SCM_RIGHTS, at most
+    /// [`MAX_FDS`]); the receiver must use [`Channel::recv_with_fds`].
+    pub fn send_with_fds(&self, tag: u8, payload: &[u8], fds: &[RawFd]) -> nix::Result<()> {
+        if fds.len() > MAX_FDS {
+            return Err(nix::errno::Errno::E2BIG);
+        }
+        let mut buf = Vec::with_capacity(1 + payload.len());
+        buf.push(tag);
+        buf.extend_from_slice(payload);
+        let iov = [std::io::IoSlice::new(&buf)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+        loop {
+            match socket::sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return r.map(|_| ()),
+            }
+        }
+    }
+
+    /// Receive one message and the fds attached to it (close-on-exec).
+    /// `None` when the other side closed the channel (ECONNRESET is
+    /// skipped, as in [`Channel::recv`]).
+    pub fn recv_with_fds(&self) -> nix::Result<Option<FdMessage>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+        loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let msg = match socket::recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
+                Err(e) => return Err(e),
+                Ok(m) => m,
+            };
+            let mut fds = Vec::new();
+            for c in msg.cmsgs()? {
+                if let ControlMessageOwned::ScmRights(got) = c {
+                    // SAFETY: the kernel installed these fds for us.
+                    fds.extend(got.iter().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) }));
+                }
+            }
+            if msg
+                .flags
+                .intersects(MsgFlags::MSG_CTRUNC | MsgFlags::MSG_TRUNC)
+            {
+                return Err(nix::errno::Errno::EMSGSIZE);
+            }
+            let n = msg.bytes;
+            if n == 0 {
+                return Ok(None);
+            }
+            return Ok(Some((buf[0], buf[1..n].to_vec(), fds)));
+        }
+    }
+
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }
+
+/// The most fds one message carries (a v1 host has about a dozen
+/// hierarchies).
+pub const MAX_FDS: usize = 64;
 
 /// Send one fd with SCM_RIGHTS over a unix socket (console socket protocol:
 /// the payload names the fd, runc sends the pty master this way).
@@ -97,4 +179,51 @@ pub fn recv_fd(sock: BorrowedFd) -> nix::Result<OwnedFd> {
         }
     }
     Err(nix::errno::Errno::EBADMSG)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fds_travel_with_their_message() {
+        let (a, b) = pair().unwrap();
+        let f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &f, b"x").unwrap();
+        a.send_with_fds(CGROUP, b"pids\nmemory", &[f.as_raw_fd(), f.as_raw_fd()])
+            .unwrap();
+        a.send_with_fds(CGROUP, b"", &[]).unwrap();
+        a.send(MAPPED, b"").unwrap();
+        let (tag, payload, fds) = b.recv_with_fds().unwrap().unwrap();
+        assert_eq!(
+            (tag, &payload[..], fds.len()),
+            (CGROUP, &b"pids\nmemory"[..], 2)
+        );
+        let st = nix::sys::stat::fstat(fds[1].as_fd()).unwrap();
+        assert_eq!(st.st_size, 1);
+        let (tag, payload, fds) = b.recv_with_fds().unwrap().unwrap();
+        assert_eq!((tag, payload.len(), fds.len()), (CGROUP, 0, 0));
+        assert_eq!(b.recv().unwrap(), Some((MAPPED, Vec::new())));
+        drop(a);
+        assert!(b.recv_with_fds().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_peer_gone_with_unread_messages_still_delivers_its_own() {
+        // The init sends ERROR and exits while our CGROUP is unread in its
+        // queue: the kernel reports ECONNRESET first, then the queue.
+        let (parent, init) = pair().unwrap();
+        parent.send(CGROUP, b"").unwrap();
+        init.send(ERROR, b"it failed").unwrap();
+        drop(init);
+        assert_eq!(parent.recv().unwrap(), Some((ERROR, b"it failed".to_vec())));
+        assert_eq!(parent.recv().unwrap(), None);
+        let (parent, init) = pair().unwrap();
+        parent.send(CGROUP, b"").unwrap();
+        init.send(ERROR, b"again").unwrap();
+        drop(init);
+        let (tag, payload, _) = parent.recv_with_fds().unwrap().unwrap();
+        assert_eq!((tag, &payload[..]), (ERROR, &b"again"[..]));
+        assert!(parent.recv_with_fds().unwrap().is_none());
+    }
 }

@@ -3,16 +3,44 @@
 //! (`InitPlan`), so this code only makes syscalls and reports errors.
 //!
 //! Order (and why):
-//!  1. enter the cgroup (before anything else is charged elsewhere)
-//!  2. wait for uid/gid maps (new user namespace), become root in it
-//!  3. join namespaces by path, unshare the late ones (cgroup last, so it
-//!     is rooted at the container's cgroup)
-//!  4. hostname, mounts, devices; then prestart/createRuntime hooks in the
-//!     parent and createContainer hooks here, before pivot_root
-//!  5. pivot_root, terminal, sysctls, masked/read-only paths
-//!  6. rlimits, scheduler, user and capabilities, cwd
-//!  7. report READY and block on the exec fifo (the start barrier)
-//!  8. startContainer hooks, close stray fds, no_new_privs, execve
+//!  1. v2: enter the cgroup (the clone put us there already; see
+//!     [`CgroupPlan`])
+//!  2. wait for uid/gid maps (new user namespace), become non-dumpable
+//!  3. v1, "early" cases only: wait for the parent's cgroup and enter it
+//!  4. join namespaces by path, become root of a user namespace, unshare
+//!     the late namespaces (the cgroup one only if already in the cgroup)
+//!  5. mounts that do not need the cgroup; then (v1) wait for the parent's
+//!     cgroup, enter it and unshare the cgroup namespace, so it is rooted at
+//!     the container's cgroup; then the other mounts, devices
+//!  6. hostname; prestart/createRuntime hooks in the parent and
+//!     createContainer hooks here, before pivot_root
+//!  7. pivot_root, terminal, sysctls, masked/read-only paths
+//!  8. rlimits, scheduler, user and capabilities, cwd
+//!  9. report READY and block on the exec fifo (the start barrier)
+//! 10. startContainer hooks, close stray fds, no_new_privs, execve
+//!
+//! On cgroup v1 the parent makes the cgroup after the clone, while the init
+//! does steps 4-5 (two CPUs: the ~0.5 ms of mkdirs and limits are off the
+//! critical path). The init waits for it before the first thing that
+//! depends on it ([`rootfs::prepare`]: a /sys/fs/cgroup mount, which binds
+//! the container's cgroup directories, a bind of a source not there yet, a
+//! block device, or else the device nodes), so it is in its cgroup, with
+//! its limits, before any hook or container code runs.
+//!
+//! The channel (`sync`) carries, in this order:
+//! - parent -> init: MAPPED (new user namespace only), then CGROUP (v1
+//!   only: the `tasks` fds, or none when rootless had no cgroup);
+//! - init -> parent: HOOKS (answered by HOOKS_DONE) when there are hooks,
+//!   SECCOMP plus the fd for a notify filter, then READY; ERROR instead,
+//!   at any point, when a step fails (the parent then kills the init and
+//!   removes what it made, the cgroup included).
+//!
+//! The parent sends MAPPED and CGROUP without waiting for the init, and
+//! reads only after sending them, so neither side can block on the other.
+//! An init that fails before it reads CGROUP makes the parent's send fail
+//! (EPIPE), or, if it exits after the send, the parent's next read fail
+//! once with ECONNRESET (skipped by `sync::Channel::recv`); either way the
+//! parent then reads the init's ERROR and reports it.
 
 pub mod clone;
 pub mod namespaces;
@@ -43,7 +71,7 @@ pub struct InitPlan {
     pub start_container_hooks: Vec<Hook>,
     /// Ask the parent for the hook round trip (any hook before start).
     pub wants_hooks: bool,
-    pub cgroup: Option<onggi_cgroups::AttachHandles>,
+    pub cgroup: CgroupPlan,
     /// O_PATH fd of the state directory: the exec fifo is opened through
     /// it after pivot_root, when the host path is no longer reachable.
     pub state_dir: OwnedFd,
@@ -86,9 +114,11 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     if !plan.ns.new_user {
         set_non_dumpable();
     }
-    if let Some(cg) = &plan.cgroup {
-        cg.enter()
-            .map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
+    let mut cgroup = CgroupStep::new(plan, chan);
+    if !matches!(plan.cgroup, CgroupPlan::Deferred { .. }) {
+        // v2: handles from before the clone, which put us in the cgroup
+        // already; entered first thing, as always.
+        cgroup.enter()?;
     }
     if plan.ns.new_user {
         match chan.recv().ctx(|| "wait for id maps".into())? {
@@ -99,6 +129,9 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
                 ))
             }
         }
+    }
+    if matches!(plan.cgroup, CgroupPlan::Deferred { early: true }) {
+        cgroup.enter()?;
     }
     for j in &plan.ns.joins {
         namespaces::join(j)?;
@@ -112,8 +145,10 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
         nix::unistd::setresuid(root, root, root).ctx(|| "setuid 0 in the user namespace".into())?;
     }
     let mut late = plan.ns.unshare_flags;
-    if plan.ns.new_cgroup {
-        late |= CloneFlags::CLONE_NEWCGROUP;
+    if cgroup.entered {
+        // Already in the cgroup: the cgroup namespace goes with the others,
+        // rooted at the container's cgroup.
+        late |= cgroup.take_namespace();
     }
     if !late.is_empty() {
         nix::sched::unshare(late).ctx(|| format!("unshare {late:?}"))?;
@@ -124,6 +159,14 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     if plan.new_keyring {
         join_session_keyring(&plan.id)?;
     }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+
+    // The mounts that do not need the cgroup run while the parent (v1)
+    // makes it; `prepare` calls back before the first one that does.
+    let root = rootfs::prepare(&plan.rootfs, &mut || cgroup.complete())?;
+    cgroup.complete()?;
+    // After the cgroup step: a joined UTS namespace is changed only once
+    // nothing of the parent's can fail any more.
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).ctx(|| format!("sethostname {h:?}"))?;
     }
@@ -136,9 +179,6 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
             ));
         }
     }
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-
-    let root = rootfs::prepare(&plan.rootfs)?;
     // runc creates a missing cwd; do it now, resolved inside the root.
     rootfs::paths::create_in_root(root.as_fd(), &plan.process.cwd, rootfs::paths::Kind::Dir)
         .ctx(|| format!("create cwd {}", plan.process.cwd.display()))?;
@@ -200,6 +240,119 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     let _ = f.write_all(err.to_string().as_bytes());
     // SAFETY: _exit is always safe.
     unsafe { libc::_exit(1) }
+}
+
+/// How the init gets into its cgroup.
+pub enum CgroupPlan {
+    /// No cgroup to enter (a rootless v2 create that could not make one).
+    None,
+    /// v2: handles opened by the parent before the clone; the clone put the
+    /// init into the cgroup already (CLONE_INTO_CGROUP).
+    Ready(onggi_cgroups::AttachHandles),
+    /// v1: the parent makes the cgroup after the clone, while the init does
+    /// the work that does not need it, and sends the `tasks` fds in a
+    /// `sync::CGROUP` message (none: no cgroup after all, rootless).
+    Deferred {
+        /// Wait for the message right after the id maps, before anything
+        /// else, as with a cgroup made before the clone: when the mounts
+        /// are not private to the init (no new mount namespace, or a joined
+        /// one), so a failing cgroup leaves none behind; and in a user
+        /// namespace made by an unprivileged parent, whose `tasks` fds
+        /// only let a process with the parent's uid in (before the init
+        /// becomes root of the namespace).
+        early: bool,
+    },
+}
+
+/// The init's way into its cgroup, in two idempotent steps: `enter` (v1:
+/// receive the handles from the parent, then write to them) and `complete`
+/// (enter, then unshare the cgroup namespace if it was not yet).
+struct CgroupStep<'a> {
+    plan: &'a InitPlan,
+    chan: &'a Channel,
+    entered: bool,
+    namespace_done: bool,
+}
+
+impl<'a> CgroupStep<'a> {
+    fn new(plan: &'a InitPlan, chan: &'a Channel) -> Self {
+        CgroupStep {
+            plan,
+            chan,
+            entered: false,
+            namespace_done: false,
+        }
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        if self.entered {
+            return Ok(());
+        }
+        self.entered = true;
+        let received;
+        let handles = match &self.plan.cgroup {
+            CgroupPlan::None => None,
+            CgroupPlan::Ready(h) => Some(h),
+            CgroupPlan::Deferred { .. } => {
+                received = recv_cgroup(self.chan)?;
+                received.as_ref()
+            }
+        };
+        if let Some(h) = handles {
+            h.enter()
+                .map_err(|(e, ctrl)| Error::sys(format!("enter cgroup ({ctrl})"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The cgroup namespace flag, if it is still to be unshared; from now
+    /// on the caller's job.
+    fn take_namespace(&mut self) -> CloneFlags {
+        if self.plan.ns.new_cgroup && !self.namespace_done {
+            self.namespace_done = true;
+            CloneFlags::CLONE_NEWCGROUP
+        } else {
+            CloneFlags::empty()
+        }
+    }
+
+    fn complete(&mut self) -> Result<()> {
+        self.enter()?;
+        let ns = self.take_namespace();
+        if !ns.is_empty() {
+            nix::sched::unshare(ns).ctx(|| format!("unshare {ns:?}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Wait for the parent's CGROUP message; the handles it carries, if any.
+fn recv_cgroup(chan: &Channel) -> Result<Option<onggi_cgroups::AttachHandles>> {
+    match chan.recv_with_fds().ctx(|| "wait for the cgroup".into())? {
+        Some((sync::CGROUP, names, fds)) => {
+            if fds.is_empty() {
+                return Ok(None);
+            }
+            let names = std::str::from_utf8(&names).unwrap_or("");
+            let names: Vec<&str> = names.split('\n').collect();
+            if names.len() != fds.len() {
+                return Err(Error::Unsupported(format!(
+                    "cgroup message with {} names for {} fds",
+                    names.len(),
+                    fds.len()
+                )));
+            }
+            Ok(Some(onggi_cgroups::AttachHandles::from_files(
+                names.into_iter().zip(fds),
+            )))
+        }
+        Some((tag, _, _)) => Err(Error::Unsupported(format!(
+            "unexpected message {tag:?} while waiting for the cgroup"
+        ))),
+        None => Err(Error::Unsupported(
+            "parent went away before the cgroup was made".into(),
+        )),
+    }
 }
 
 /// A new network namespace starts with `lo` down; bring it up, as runc

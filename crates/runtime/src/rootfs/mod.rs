@@ -173,7 +173,16 @@ fn idmap_namespaces(spec: &oci_spec::runtime::Spec, mounts: &mut [PlannedMount])
 
 /// Before pivot_root: isolate propagation, make the rootfs a mount point,
 /// perform the mounts and create devices. Returns an fd of the root.
-pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
+///
+/// `in_cgroup` puts the init into its cgroup (on v1 it may wait for the
+/// parent, which makes the cgroup meanwhile). It is called, at least once,
+/// before the first step that depends on the cgroup: a mount that
+/// [`PlannedMount::needs_cgroup`], else the device nodes (mknod is checked
+/// against the devices cgroup). Mounts before that run while the parent
+/// still works on the cgroup.
+///
+/// [`PlannedMount::needs_cgroup`]: mounts::PlannedMount::needs_cgroup
+pub fn prepare(plan: &RootfsPlan, in_cgroup: &mut dyn FnMut() -> Result<()>) -> Result<OwnedFd> {
     if plan.new_mount_ns {
         // Our copy of the host's mounts is still in the host's peer groups:
         // make everything a slave (or private) first, so nothing we mount
@@ -211,13 +220,21 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd> {
         .ctx(|| format!("make rootfs {} private", plan.rootfs.display()))?;
     }
     let root: OwnedFd = std::fs::File::open(&plan.rootfs).at(&plan.rootfs)?.into();
+    let mut entered = false;
     for m in &plan.mounts {
+        if !entered && m.needs_cgroup() {
+            in_cgroup()?;
+            entered = true;
+        }
         mounts::do_mount(
             root.as_fd(),
             m,
             &plan.cgroup_hierarchies,
             plan.mount_label.as_deref(),
         )?;
+    }
+    if !entered {
+        in_cgroup()?;
     }
     if plan.make_devices {
         for d in &plan.devices {

@@ -64,6 +64,29 @@ impl PlannedMount {
             idmap_userns: None,
         }
     }
+
+    /// Must the init be in its cgroup (v1: which the parent may still be
+    /// making) before this mount?
+    /// - cgroup/cgroup2: /sys/fs/cgroup binds the container's own cgroup
+    ///   directories;
+    /// - a bind whose source does not exist (yet): it may be in the
+    ///   container's cgroup, or lead there through a symlink; a source that
+    ///   exists needs nothing from the cgroup step (a bind of a parent
+    ///   cgroup shows the container's directory once it is made);
+    /// - any other mount with a path as its source: a filesystem on a block
+    ///   device, whose open the devices cgroup checks.
+    ///
+    /// Run in the init before the mount, so it sees the host's paths.
+    pub fn needs_cgroup(&self) -> bool {
+        if self.typ == "cgroup" || self.typ == "cgroup2" {
+            return true;
+        }
+        match &self.source {
+            Some(src) if self.options.is_bind() => !src.exists(),
+            Some(src) => src.is_absolute(),
+            None => false,
+        }
+    }
 }
 
 fn errno_ctx<'a>(what: &str, m: &'a PlannedMount) -> impl Fn(nix::errno::Errno) -> Error + 'a {
