@@ -510,7 +510,10 @@ mod tests {
             trampoline_record(tag, &payload).unwrap().to_string(),
             "exec \"/bin/not-exec\": Permission denied (os error 13)"
         );
-        assert_eq!(parent.recv().unwrap(), Some((sync::ERROR, b"after".to_vec())));
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some((sync::ERROR, b"after".to_vec()))
+        );
         assert_eq!(parent.recv().unwrap(), None);
     }
 }
