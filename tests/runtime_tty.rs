@@ -39,6 +39,11 @@ fn openpty(rows: u16, cols: u16) -> (fs::File, OwnedFd) {
 fn spawn_run_on_pty(ctx: &Ctx, b: &Bundle, id: &str, slave: &OwnedFd) -> Child {
     let mut cmd: Command = ctx.cmd();
     cmd.arg("run").arg("--bundle").arg(b.path()).arg(id);
+    spawn_on_pty(cmd, slave)
+}
+
+/// Spawn `cmd` with stdio on `slave`, its controlling terminal.
+fn spawn_on_pty(mut cmd: Command, slave: &OwnedFd) -> Child {
     let s = slave.as_raw_fd();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -57,7 +62,7 @@ fn spawn_run_on_pty(ctx: &Ctx, b: &Bundle, id: &str, slave: &OwnedFd) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().expect("spawn run")
+    cmd.spawn().expect("spawn the runtime")
 }
 
 /// Wait for `child` (killing it after `timeout`); 128+N if killed by N.
@@ -207,4 +212,36 @@ fn console_size_from_the_config() {
     assert!(text.contains("30 90"), "stty size inside: {text:?}");
     ctx.wait_status(&id, "stopped", Duration::from_secs(10));
     ctx.delete(&id, false).success();
+}
+
+/// `exec --tty` in the foreground, without a console socket: the runtime
+/// relays between its own terminal and the new process's pty. The process
+/// is exec'd (through the exec trampoline where it can be) with the pty
+/// as its stdio and controlling terminal.
+#[test]
+fn exec_tty_in_the_foreground_relays_a_pty_shell() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    let id = ctx.id("ptyexec");
+    ctx.create_started(&b, &id);
+    let (mut master, slave) = openpty(24, 80);
+    let mut cmd: Command = ctx.cmd();
+    cmd.args(["exec", "--tty", &id, "sh"]);
+    let mut child = spawn_on_pty(cmd, &slave);
+    drop(slave);
+    master
+        .write_all(b"tty -s && echo is-tty; echo hi-$((2+4))\n")
+        .unwrap();
+    let text = read_until(&master, "hi-6", Duration::from_secs(10));
+    assert!(text.contains("hi-6"), "read from the pty: {text:?}");
+    assert!(text.contains("is-tty"), "stdin is not a tty: {text:?}");
+    master.write_all(b"exit 5\n").unwrap();
+    let code = wait_child(&mut child, Duration::from_secs(10));
+    let rest = read_until(&master, "\u{0}", Duration::from_millis(200));
+    assert_eq!(
+        code,
+        Some(5),
+        "exec's exit status is the shell's (output: {text:?}{rest:?})"
+    );
+    assert_eq!(ctx.status(&id), "running", "exec must not disturb the init");
 }

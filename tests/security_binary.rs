@@ -161,6 +161,13 @@ fn cve_2019_5736_proc_self_exe_script_via_exec() {
     let after = sha256(&bin);
     eprintln!("attacker: {st}; exec: {o:?}");
     assert_eq!(before, after, "the runtime binary on the host was overwritten from inside the container: {st} (exec: {o:?})");
+    // As for `run`: the script's interpreter is the exec trampoline, which
+    // refuses arguments that are not its own.
+    assert_eq!(
+        o.code,
+        Some(126),
+        "the script's interpreter is the trampoline, which refuses to run it: {o:?}"
+    );
 }
 
 /// The `#!/proc/self/exe` attack on `run`. Container A runs the attacker;

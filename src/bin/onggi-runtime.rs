@@ -283,16 +283,10 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
 
 fn cli_main() {
     let cli = Cli::parse();
-    // CVE-2019-5736: `exec` runs from a read-only view of this binary,
-    // re-executing once if needed. `create` and `run` decide once the
-    // config is read (onggi_runtime::selfprotect::for_init): usually the
-    // container's program is exec'd through a trampoline instead.
-    if matches!(cli.command, Command::Exec(_)) {
-        if let Err(e) = onggi_runtime::selfprotect::ensure() {
-            log::error(&format!("{e}"));
-            std::process::exit(1);
-        }
-    }
+    // CVE-2019-5736: `create`, `run` and `exec` decide once the config or
+    // the exec's process is read (onggi_runtime::selfprotect::for_init,
+    // for_exec): usually the program is exec'd through a trampoline, else
+    // the command re-executes once from a read-only view of this binary.
     let format = match cli.log_format {
         LogFormat::Text => log::Format::Text,
         LogFormat::Json => log::Format::Json,

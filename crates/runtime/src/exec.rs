@@ -4,9 +4,11 @@
 //! says otherwise.
 //!
 //! The runtime process enters the container's pid namespace "for
-//! children" and clones once; the child does the rest and execs. A
+//! children" and clones once; the child does the rest and execs, through
+//! the exec trampoline when it can (CVE-2019-5736, see `selfprotect`). A
 //! CLOEXEC channel tells the parent: EOF means execve succeeded, a message
-//! carries the error.
+//! carries the error (the child's own, or the trampoline's record of a
+//! failed execve).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -155,6 +157,9 @@ struct ExecPlan {
     seccomp: Option<onggi_seccomp::Filter>,
     console: Option<OwnedFd>,
     preserve_fds: u32,
+    /// The exec trampoline's sealed memfd (close-on-exec), or None to exec
+    /// directly (the binary is protected).
+    trampoline: Option<OwnedFd>,
 }
 
 /// Returns the exit code for the runtime process (0 when detached).
@@ -188,6 +193,18 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     }
     let linux = spec.linux().clone().unwrap_or_default();
     let plan_process = ProcessPlan::from_spec(&process, linux.personality().as_ref())?;
+    let seccomp = match linux.seccomp() {
+        Some(s) => Some(
+            onggi_seccomp::compile(s)
+                .map_err(|e| Error::Unsupported(format!("linux.seccomp of {}: {e}", opts.id)))?,
+        ),
+        None => None,
+    };
+    // CVE-2019-5736 (see selfprotect): the exec trampoline, or else a
+    // re-exec of this command from a read-only view of the binary, before
+    // anything is opened or connected.
+    let trampoline =
+        crate::selfprotect::for_exec(plan_process.apparmor.is_some(), seccomp.as_ref())?;
 
     // Namespace fds of the running init; the pid namespace is entered by
     // us "for children", the rest by the child.
@@ -217,13 +234,6 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         Some(cg) => Some(cg.attach_handles()?),
         None => None,
     };
-    let seccomp = match linux.seccomp() {
-        Some(s) => Some(
-            onggi_seccomp::compile(s)
-                .map_err(|e| Error::Unsupported(format!("linux.seccomp of {}: {e}", opts.id)))?,
-        ),
-        None => None,
-    };
     let (console, relay) = match (&opts.console_socket, terminal) {
         (Some(p), true) => (Some(crate::tty::connect_console_socket(p)?), None),
         (None, true) => {
@@ -241,6 +251,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
         seccomp,
         console,
         preserve_fds: opts.preserve_fds,
+        trampoline,
     };
 
     let all = SigSet::all();
@@ -295,7 +306,8 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     Ok(code)
 }
 
-/// Until the child execs (EOF) or reports an error; a seccomp notify fd is
+/// Until the child execs (EOF) or reports an error (an ERROR message, or
+/// the exec trampoline's record of a failed execve); a seccomp notify fd is
 /// passed on to the listener on the way.
 fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Result<()> {
     loop {
@@ -304,10 +316,23 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
             .ctx(|| format!("read from exec process of {id}"))?
         {
             None => {
-                // EOF: the channel is close-on-exec, so execve succeeded
-                // (every failure before it sends ERROR first). The process
-                // is left unreaped: the supervisor collects its status.
+                // EOF: the channel is close-on-exec (the trampoline makes
+                // it so again), so execve succeeded (every failure before
+                // it sends ERROR or the trampoline's record first). The
+                // process is left unreaped: the supervisor collects its
+                // status.
                 return Ok(());
+            }
+            // The trampoline's record, written raw (writev) to the seqpacket
+            // channel: one message whose first byte, taken as the tag, is
+            // the magic's NUL, which no framed message starts with.
+            Some((tag, rest)) if tag == crate::trampoline::MAGIC[0] => {
+                let msg = match trampoline_record(tag, &rest) {
+                    Some(failure) => failure.to_string(),
+                    None => "malformed exec trampoline record from exec process".into(),
+                };
+                let _ = waitpid(pid, None);
+                return Err(Error::Init { id: id.into(), msg });
             }
             Some((sync::SECCOMP, _)) => {
                 let (fd, _) = onggi_seccomp::recv_fd(chan.as_fd())
@@ -346,6 +371,17 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
             }
         }
     }
+}
+
+/// The exec trampoline's record of a failed execve, if the message read
+/// from the channel as (tag, payload) is one: the record is written raw, so
+/// its first byte (the magic's NUL, never a [`sync`] tag) arrives as the
+/// tag.
+fn trampoline_record(tag: u8, payload: &[u8]) -> Option<crate::trampoline::ExecFailure> {
+    let mut rec = Vec::with_capacity(1 + payload.len());
+    rec.push(tag);
+    rec.extend_from_slice(payload);
+    crate::trampoline::decode(&rec)
 }
 
 fn child_main(plan: &ExecPlan, chan: &Channel) -> ! {
@@ -396,6 +432,88 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     if plan.process.no_new_privs {
         process::set_no_new_privs()?;
     }
+    if let Some(memfd) = &plan.trampoline {
+        // The trampoline reports a failed execve on the channel and makes
+        // it close-on-exec again before the program runs.
+        nix::fcntl::fcntl(
+            chan.as_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .ctx(|| "clear close-on-exec on the exec channel".into())?;
+        crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
+        return Err(crate::trampoline::exec(
+            memfd.as_fd(),
+            chan.as_fd(),
+            &exe,
+            &plan.process.args,
+            &env,
+        ));
+    }
     crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
     Err(process::exec(&exe, &plan.process, &env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trampoline::{encode, ExecFailure, MAGIC};
+
+    #[test]
+    fn no_framed_tag_looks_like_a_trampoline_record() {
+        for tag in [
+            sync::MAPPED,
+            sync::CGROUP,
+            sync::HOOKS,
+            sync::HOOKS_DONE,
+            sync::READY,
+            sync::SECCOMP,
+            sync::ERROR,
+        ] {
+            assert_ne!(tag, MAGIC[0]);
+            assert_eq!(trampoline_record(tag, b"exec \"/x\": no"), None);
+        }
+    }
+
+    /// As the trampoline writes it (one writev of header and path) on the
+    /// seqpacket channel, between framed messages: one message each.
+    #[test]
+    fn a_raw_record_on_the_channel_is_one_message() {
+        let (child, parent) = sync::pair().unwrap();
+        child.send(sync::SECCOMP, b"").unwrap();
+        let rec = encode(libc::EACCES, b"/bin/not-exec");
+        let (head, path) = rec.split_at(MAGIC.len() + 4);
+        let iov = [
+            libc::iovec {
+                iov_base: head.as_ptr() as *mut libc::c_void,
+                iov_len: head.len(),
+            },
+            libc::iovec {
+                iov_base: path.as_ptr() as *mut libc::c_void,
+                iov_len: path.len(),
+            },
+        ];
+        // SAFETY: writev of two iovecs over live buffers to a socket we own.
+        let n = unsafe { libc::writev(child.as_fd().as_raw_fd(), iov.as_ptr(), 2) };
+        assert_eq!(n, rec.len() as isize);
+        child.send(sync::ERROR, b"after").unwrap();
+        drop(child);
+        assert_eq!(parent.recv().unwrap(), Some((sync::SECCOMP, Vec::new())));
+        let (tag, payload) = parent.recv().unwrap().unwrap();
+        assert_eq!(
+            trampoline_record(tag, &payload),
+            Some(ExecFailure {
+                errno: libc::EACCES,
+                path: b"/bin/not-exec".to_vec()
+            })
+        );
+        assert_eq!(
+            trampoline_record(tag, &payload).unwrap().to_string(),
+            "exec \"/bin/not-exec\": Permission denied (os error 13)"
+        );
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some((sync::ERROR, b"after".to_vec()))
+        );
+        assert_eq!(parent.recv().unwrap(), None);
+    }
 }

@@ -7,16 +7,18 @@
 //! exits. Until execve the clone is non-dumpable, so what matters is what
 //! /proc/self/exe is at the final execve.
 //!
-//! `create` and `run` ([`for_init`]): the init does not exec the program
-//! itself but through the exec trampoline (`crate::trampoline`), a tiny
-//! program in a sealed memfd made for this container: at the final
-//! execve, /proc/self/exe is that memfd, never the host binary. When the
-//! trampoline cannot be used (not x86_64; hooks that run inside the
-//! container; an AppArmor profile; a seccomp filter that does not plainly
-//! allow the trampoline's syscalls; no executable memfd), the command falls
-//! back to the protection below, before anything was created.
+//! `create`, `run` ([`for_init`]) and `exec` ([`for_exec`]): the new
+//! process does not exec the program itself but through the exec
+//! trampoline (`crate::trampoline`), a tiny program in a sealed memfd made
+//! for this one process: at the final execve, /proc/self/exe is that memfd,
+//! never the host binary. When the trampoline cannot be used (not x86_64;
+//! hooks that run inside the container; an AppArmor profile; a seccomp
+//! filter that does not plainly allow the trampoline's syscalls; no
+//! executable memfd), the command falls back to the protection below,
+//! decided as soon as the config (or the exec's process) is known, before
+//! anything was created.
 //!
-//! `exec`, and the fallback ([`ensure`]): run from a read-only view of the
+//! The fallback ([`ensure`]): run from a read-only view of the
 //! binary. When the binary's own mount is writable, we clone a detached
 //! bind mount of just that file (open_tree), make it read-only
 //! (mount_setattr) and re-exec through it (execveat). /proc/self/exe then
@@ -25,7 +27,8 @@
 //! memfd) and nothing appears in any mount table. When the binary already
 //! sits on a read-only mount, nothing is done at all. Without the privilege
 //! to clone a mount (rootless use), the binary is copied into a sealed
-//! memfd instead, as crun does.
+//! memfd instead, as crun does. The re-executed command finds its binary
+//! protected and execs directly; it never re-executes again.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -107,7 +110,8 @@ fn sealed_copy(exe: &std::path::Path) -> Result<OwnedFd> {
     Ok(memfd)
 }
 
-/// How `create` protects the container init's final execve: the exec
+/// How `create` protects the container init's final execve (and, through
+/// [`for_exec`], `exec` its process's): the exec
 /// trampoline's memfd, or None when the init may exec directly because
 /// /proc/self/exe is already protected, possibly after a re-exec from a
 /// read-only view (which this does when the trampoline cannot be used:
@@ -132,6 +136,16 @@ pub fn for_init(
     }
     reexec_unless(protected)?;
     Ok(None)
+}
+
+/// [`for_init`] for `exec`: the same choice, made once the exec's process
+/// is known (its AppArmor profile, the container's seccomp filter). No
+/// hooks run in an exec'd process.
+pub fn for_exec(
+    apparmor: bool,
+    seccomp: Option<&onggi_seccomp::Filter>,
+) -> Result<Option<OwnedFd>> {
+    for_init(&oci_spec::runtime::Hooks::default(), apparmor, seccomp)
 }
 
 /// Re-exec from a read-only view of our binary unless already protected.

@@ -1,6 +1,6 @@
 //! The exec trampoline (CVE-2019-5736, see `selfprotect`): a tiny static
 //! x86_64 program without libc, run from a sealed memfd, that performs the
-//! container init's final execve.
+//! final execve of a container's init (`create`) or of an `exec`'d process.
 //!
 //! The init is a clone of the runtime: if it called execve itself, its
 //! /proc/self/exe at that moment would be the host's runtime binary, and a
@@ -14,14 +14,19 @@
 //! and the trampoline, whose /proc/self/exe is the memfd (made for this one
 //! container, sealed against writes), does:
 //!
-//! 1. parse `argv[0]` as a decimal fd, the write end of the exec fifo (the
-//!    channel `start` reads errors from); anything but 1+ digits: exit 126
-//!    and nothing else (that is what a `#!/proc/self/exe` script gets);
+//! 1. parse `argv[0]` as a decimal fd, the error channel: the write end of
+//!    the exec fifo (which `start` reads) for the init, the sync channel
+//!    (a SOCK_SEQPACKET socket, which `exec`'s parent reads) for `exec`;
+//!    anything but 1+ digits: exit 126 and nothing else (that is what a
+//!    `#!/proc/self/exe` script gets);
 //! 2. `fcntl(fd, F_SETFD, FD_CLOEXEC)`, so the fd does not reach the program;
 //! 3. `execve(argv[1], &argv[2], envp)`;
 //! 4. if 2 or 3 failed: writev one record to the fd, [`MAGIC`], the errno
 //!    (4 bytes, little endian) and the path (the bytes of `argv[1]`), then
-//!    exit 1. [`decode`] turns it back into the message `start` prints.
+//!    exit 1. [`decode`] turns it back into the message `start` or `exec`
+//!    prints. On the seqpacket channel the one writev is one message, read
+//!    whole; its first byte (the magic's NUL) is never the tag of a framed
+//!    message.
 //!
 //! Cost: one memfd_create, one write and one fcntl in the parent, and an
 //! exec of a ~430-byte program that maps one page and makes two syscalls;
