@@ -123,6 +123,22 @@ fn install_runtime_libs(rootfs: &Path) {
     }
 }
 
+/// An executable /evil with `script` in the rootfs, and /etc/ld.so.preload
+/// as a FIFO (see the tests below for what each is for).
+fn plant_evil_script(rootfs: &Path, script: &str) {
+    std::fs::write(rootfs.join("evil"), script).unwrap();
+    std::fs::set_permissions(rootfs.join("evil"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fifo = std::ffi::CString::new(
+        rootfs
+            .join("etc/ld.so.preload")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
 /// CVE-2019-5736, the original form: `exec` of a `#!/proc/self/exe`
 /// script into a container where an attacker waits. The script's
 /// interpreter, /proc/self/exe of the exec'd runtime clone, is the runtime
@@ -137,21 +153,7 @@ fn cve_2019_5736_proc_self_exe_script_via_exec() {
 
     let a = env.bundle("attacker", &["sh", "-c", ATTACKER]);
     install_runtime_libs(&a.rootfs);
-    std::fs::write(a.rootfs.join("evil"), "#!/proc/self/exe\n").unwrap();
-    std::fs::set_permissions(
-        a.rootfs.join("evil"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    let fifo = std::ffi::CString::new(
-        a.rootfs
-            .join("etc/ld.so.preload")
-            .into_os_string()
-            .into_encoded_bytes(),
-    )
-    .unwrap();
-    // SAFETY: valid C string.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    plant_evil_script(&a.rootfs, "#!/proc/self/exe\n");
     let ida = env.id("att");
     let o = env.run_detached(&a, &ida);
     assert!(o.ok, "run attacker: {o:?}");
@@ -189,21 +191,7 @@ fn proc_self_exe_script_attack(
     let before = sha256(&bin);
 
     let a = env.bundle("attacker", &["sh", "-c", ATTACKER]);
-    std::fs::write(a.rootfs.join("evil"), "#!/proc/self/exe update\n").unwrap();
-    std::fs::set_permissions(
-        a.rootfs.join("evil"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    let fifo = std::ffi::CString::new(
-        a.rootfs
-            .join("etc/ld.so.preload")
-            .into_os_string()
-            .into_encoded_bytes(),
-    )
-    .unwrap();
-    // SAFETY: valid C string.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    plant_evil_script(&a.rootfs, "#!/proc/self/exe update\n");
     let ida = env.id("att");
     let o = env.run_detached(&a, &ida);
     assert!(o.ok, "run attacker: {o:?}");

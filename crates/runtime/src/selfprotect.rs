@@ -196,30 +196,13 @@ fn reexec_unless(protected: bool) -> Result<()> {
         })
         .collect();
     env.push(CString::new(format!("{MARKER}=1")).unwrap_or_default());
-    let argv: Vec<*const libc::c_char> = args
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp: Vec<*const libc::c_char> = env
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: NUL-terminated argv/envp arrays of live C strings, an empty
-    // path with AT_EMPTY_PATH on the tree fd (which names the file itself).
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
+    let errno = crate::init::process::execveat_fd(
+        std::os::fd::AsFd::as_fd(&tree),
+        args.iter().map(|a| a.as_c_str()),
+        &env,
+    );
     Err(Error::sys(
         format!("re-exec {} from its read-only view", exe.display()),
-        nix::errno::Errno::last(),
+        errno,
     ))
 }

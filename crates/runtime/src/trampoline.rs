@@ -204,33 +204,11 @@ pub fn exec(
 ) -> Error {
     use std::os::fd::AsRawFd;
     let fd = CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();
-    let argv: Vec<*const libc::c_char> = [fd.as_c_str(), path]
+    let argv = [fd.as_c_str(), path]
         .into_iter()
-        .chain(args.iter().map(|a| a.as_c_str()))
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp: Vec<*const libc::c_char> = env
-        .iter()
-        .map(|e| e.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    // SAFETY: NUL-terminated arrays of pointers to live C strings, an empty
-    // path with AT_EMPTY_PATH on the memfd (which names the program itself).
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            memfd.as_raw_fd(),
-            c"".as_ptr(),
-            argv.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    Error::sys(
-        format!("exec {path:?} through the trampoline"),
-        nix::errno::Errno::last(),
-    )
+        .chain(args.iter().map(|a| a.as_c_str()));
+    let errno = crate::init::process::execveat_fd(memfd, argv, env);
+    Error::sys(format!("exec {path:?} through the trampoline"), errno)
 }
 
 /// A sealed memfd holding the trampoline, close-on-exec.

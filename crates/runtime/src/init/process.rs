@@ -439,6 +439,40 @@ pub fn final_env(plan: &ProcessPlan) -> Vec<CString> {
     env
 }
 
+/// execveat(fd, "", argv, env, AT_EMPTY_PATH): run the file `fd` names
+/// (a memfd, a detached mount of one file). Returns only on failure, with
+/// the errno.
+pub fn execveat_fd<'a>(
+    fd: std::os::fd::BorrowedFd<'_>,
+    argv: impl IntoIterator<Item = &'a std::ffi::CStr>,
+    env: &[CString],
+) -> nix::errno::Errno {
+    let argv: Vec<*const libc::c_char> = argv
+        .into_iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    // SAFETY: NUL-terminated arrays of pointers to C strings that outlive
+    // the call (borrowed by the caller), an empty path with AT_EMPTY_PATH
+    // on a valid fd (which names the file itself).
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    nix::errno::Errno::last()
+}
+
 /// execve; returns only on failure.
 pub fn exec(path: &CString, plan: &ProcessPlan, env: &[CString]) -> Error {
     match nix::unistd::execve(path, &plan.args, env) {
