@@ -129,7 +129,14 @@ test_detached_lifecycle() {
 	echo "$out"
 	expect_eq "ps lists init" "$(echo "$out" | awk -v p="$pid" '$1 == p' | wc -l)" 1
 	[ "$(echo "$out" | tail -n +2 | wc -l)" -ge 2 ] || die "ps: want init and the exec'd sleep"
-	cr t metrics $c | tee "$WORK/metrics" | grep -qi memory || die "metrics: no memory"
+	# (the shim reads the cgroup; under load its first answer can lag)
+	local i
+	for i in $(seq 10); do
+		cr t metrics $c >"$WORK/metrics" 2>&1 && grep -qi memory "$WORK/metrics" && break
+		sleep 0.3
+	done
+	cat "$WORK/metrics"
+	grep -qi memory "$WORK/metrics" || die "metrics: no memory"
 	# SIGTERM reaches the trap; the task exits 0
 	cr t kill -s SIGTERM $c
 	for i in $(seq 50); do [ "$(task_status $c)" = STOPPED ] && break; sleep 0.1; done
@@ -206,10 +213,14 @@ oom_case() {
 	local ev=$!
 	sleep 0.3
 	set +e
-	crun_ "$rt" $c --rm --memory-limit 16777216 "$IMG" $c dd if=/dev/zero of=/dev/null bs=64M count=1
+	# The shim watches for OOM (memory.oom_control) only once the task has
+	# started: allocate after a moment, or a loaded machine can OOM before
+	# the watch exists (for runc as well).
+	crun_ "$rt" $c --rm --memory-limit 16777216 "$IMG" $c sh -c 'sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1'
 	rc=$?
 	set -e
-	sleep 0.5
+	local i
+	for i in $(seq 25); do grep -q "/tasks/oom" "$WORK/events-$2" && break; sleep 0.2; done
 	kill $ev
 	grep -E "/tasks/(oom|exit)" "$WORK/events-$2" || true
 	echo "rc=$rc"
