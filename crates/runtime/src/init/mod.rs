@@ -116,8 +116,8 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     }
     let mut cgroup = CgroupStep::new(plan, chan);
     if !matches!(plan.cgroup, CgroupPlan::Deferred { .. }) {
-        // v2: handles from before the clone, which put us in the cgroup
-        // already; entered first thing, as always.
+        // v2: the clone put us in the cgroup already (nothing to write);
+        // marks the cgroup step done, so the cgroup namespace can follow.
         cgroup.enter()?;
     }
     if plan.ns.new_user {
@@ -292,7 +292,10 @@ impl<'a> CgroupStep<'a> {
         let received;
         let handles = match &self.plan.cgroup {
             CgroupPlan::None => None,
-            CgroupPlan::Ready(h) => Some(h),
+            // v2: clone3(CLONE_INTO_CGROUP) put us there already; writing
+            // cgroup.procs again would only take the threadgroup lock (an
+            // RCU grace period) for nothing.
+            CgroupPlan::Ready(_) => None,
             CgroupPlan::Deferred { .. } => {
                 received = recv_cgroup(self.chan)?;
                 received.as_ref()
