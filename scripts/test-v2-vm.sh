@@ -13,7 +13,7 @@
 set -euo pipefail
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 cd "$root"
-tests=${RUNTIME_TESTS:-runtime_cgroups runtime_pause_update runtime_events_ps runtime_lifecycle runtime_run_kill runtime_commands runtime_exec runtime_tty}
+tests=${RUNTIME_TESTS:-runtime_cgroups runtime_pause_update runtime_events_ps runtime_lifecycle runtime_run_kill runtime_commands runtime_exec runtime_exec_program runtime_tty}
 targs=()
 for t in $tests; do targs+=(--test "$t"); done
 

@@ -12,19 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-/// A running container whose init sleeps; returns (bundle, id, init pid).
-fn sleeper(
-    ctx: &Ctx,
-    tag: &str,
-    edit: impl FnOnce(&mut serde_json::Value),
-) -> (Bundle, String, i32) {
-    let mut b = Bundle::sh("exec sleep 60");
-    b.edit(edit);
-    let id = ctx.id(tag);
-    let pid = ctx.create_started(&b, &id);
-    (b, id, pid)
-}
-
 fn status_of(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
 }
@@ -32,7 +19,7 @@ fn status_of(pid: i32) -> String {
 #[test]
 fn exec_output_and_exit_status() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exout", |_| {});
+    let (_b, id, _) = ctx.sleeper("exout", |_| {});
     let out = ctx.exec(&id, &["sh", "-c", "echo to-out; echo to-err >&2; exit 5"]);
     assert_eq!(out.code, 5, "{out}");
     assert_eq!(out.stdout, "to-out\n", "{out}");
@@ -51,7 +38,7 @@ fn exec_output_and_exit_status() {
 #[test]
 fn exec_joins_every_namespace_of_the_container() {
     let ctx = Ctx::new();
-    let (b, id, init) = sleeper(&ctx, "exns", |_| {});
+    let (b, id, init) = ctx.sleeper("exns", |_| {});
     let script = "for n in cgroup ipc mnt net pid uts user; do \
                   echo $n $(readlink /proc/$$/ns/$n) $(readlink /proc/1/ns/$n); done";
     let out = ctx.exec(&id, &["sh", "-c", script]);
@@ -95,7 +82,7 @@ fn exec_joins_every_namespace_of_the_container() {
 #[test]
 fn exec_is_in_the_containers_cgroup() {
     let ctx = Ctx::new();
-    let (_b, id, init) = sleeper(&ctx, "excg", |_| {});
+    let (_b, id, init) = ctx.sleeper("excg", |_| {});
     let out = ctx.exec(
         &id,
         &[
@@ -117,7 +104,7 @@ fn exec_is_in_the_containers_cgroup() {
 #[test]
 fn exec_process_json() {
     let ctx = Ctx::new();
-    let (b, id, _) = sleeper(&ctx, "exjson", |_| {});
+    let (b, id, _) = ctx.sleeper("exjson", |_| {});
     let p = b.path().join("process.json");
     fs::write(
         &p,
@@ -143,7 +130,7 @@ fn exec_process_json() {
 #[test]
 fn exec_cwd_and_env_override_the_config() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exenv", |c| {
+    let (_b, id, _) = ctx.sleeper("exenv", |c| {
         c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FOO=config", "KEEP=yes"]);
     });
     let out = ctx.exec(
@@ -171,7 +158,7 @@ fn exec_cwd_and_env_override_the_config() {
 #[test]
 fn exec_user_and_additional_gids() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exuser", |_| {});
+    let (_b, id, _) = ctx.sleeper("exuser", |_| {});
     let out = ctx.exec(
         &id,
         &[
@@ -209,7 +196,7 @@ fn exec_user_and_additional_gids() {
 #[test]
 fn exec_cap_adds_a_capability_and_defaults_are_the_containers() {
     let ctx = Ctx::new();
-    let (_b, id, init) = sleeper(&ctx, "excap", |_| {});
+    let (_b, id, init) = ctx.sleeper("excap", |_| {});
     let sys_admin = 1u64 << cap_number("CAP_SYS_ADMIN").unwrap();
     let read = |out: &Out, key: &str| {
         u64::from_str_radix(
@@ -247,7 +234,7 @@ fn exec_cap_adds_a_capability_and_defaults_are_the_containers() {
 #[test]
 fn exec_no_new_privs() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exnnp", |c| {
+    let (_b, id, _) = ctx.sleeper("exnnp", |c| {
         c["process"]["noNewPrivileges"] = json!(false);
     });
     let out = ctx.exec(&id, &["grep", "^NoNewPrivs:", "/proc/self/status"]);
@@ -269,7 +256,7 @@ fn exec_no_new_privs() {
 #[test]
 fn exec_preserve_fds() {
     let ctx = Ctx::new();
-    let (b, id, _) = sleeper(&ctx, "exfds", |_| {});
+    let (b, id, _) = ctx.sleeper("exfds", |_| {});
     let f3 = b.path().join("fd3");
     let f4 = b.path().join("fd4");
     fs::write(&f3, "preserved-fd-3\n").unwrap();
@@ -318,7 +305,7 @@ fn exec_preserve_fds() {
 #[test]
 fn exec_detach_with_pid_file() {
     let ctx = Ctx::new();
-    let (b, id, init) = sleeper(&ctx, "exdet", |_| {});
+    let (b, id, init) = ctx.sleeper("exdet", |_| {});
     let pidfile = b.path().join("exec.pid");
     let t = Instant::now();
     let out = ctx.exec(
@@ -378,7 +365,7 @@ fn exec_detach_with_pid_file() {
 #[test]
 fn exec_tty_with_console_socket() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "extty", |_| {});
+    let (_b, id, _) = ctx.sleeper("extty", |_| {});
     let cs = ConsoleSocket::new();
     let mut cmd = ctx.cmd();
     cmd.args([
@@ -408,7 +395,7 @@ fn exec_tty_with_console_socket() {
 #[test]
 fn exec_into_a_paused_container_fails_without_hanging() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "expause", |_| {});
+    let (_b, id, _) = ctx.sleeper("expause", |_| {});
     ctx.rt(&["pause", &id]).success();
     let mut cmd = ctx.cmd();
     cmd.args(["exec", &id, "echo", "should-not-run"]);
@@ -444,7 +431,7 @@ fn exec_into_a_stopped_container_fails() {
 #[test]
 fn exec_gets_the_containers_seccomp_filter() {
     let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exsecc", |c| {
+    let (_b, id, _) = ctx.sleeper("exsecc", |c| {
         c["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64"],
@@ -468,7 +455,7 @@ fn exec_gets_the_containers_seccomp_filter() {
 #[test]
 fn exec_gets_the_containers_rlimits() {
     let ctx = Ctx::new();
-    let (_b, id, init) = sleeper(&ctx, "exrlim", |c| {
+    let (_b, id, init) = ctx.sleeper("exrlim", |c| {
         c["process"]["rlimits"] = json!([
             {"type": "RLIMIT_NOFILE", "hard": 777, "soft": 555},
             {"type": "RLIMIT_CORE", "hard": 4096, "soft": 1024}
@@ -494,129 +481,4 @@ fn exec_gets_the_containers_rlimits() {
     );
     let init_limits = fs::read_to_string(format!("/proc/{init}/limits")).unwrap();
     assert_eq!(line(&init_limits, "Max open files"), ["555", "777"]);
-}
-
-/// A process that exits at once, many times: the runtime must report its
-/// status every time (a lost exit status shows as a hang).
-#[test]
-fn exec_of_a_process_that_exits_at_once_never_hangs() {
-    let ctx = Ctx::new();
-    let (_b, id, _) = sleeper(&ctx, "exfast", |_| {});
-    // Two at a time: the race is likelier on a busy machine.
-    std::thread::scope(|s| {
-        for t in 0..2 {
-            let (root, id) = (ctx.root_path(), &id);
-            s.spawn(move || {
-                for i in 0..25 {
-                    let mut cmd = std::process::Command::new(runtime());
-                    cmd.arg("--root").arg(root);
-                    cmd.args(["exec", id, "sh", "-c", "exit 3"]);
-                    let out = run_cmd(&mut cmd, Duration::from_secs(5));
-                    assert_eq!(out.code, 3, "exec #{i} of thread {t}: {out}");
-                }
-            });
-        }
-    });
-}
-
-/// A program that cannot be exec'd fails `exec` (non-zero, the container
-/// untouched) with a message naming it: missing or not executable (found
-/// before the exec), or failing in execve itself, which the exec
-/// trampoline reports on the channel as a record `exec` decodes.
-#[test]
-fn exec_failures_name_the_program() {
-    use std::os::unix::fs::PermissionsExt;
-    let ctx = Ctx::new();
-    let (b, id, _) = sleeper(&ctx, "exbad", |_| {});
-    let root = b.rootfs();
-    fs::write(root.join("garbage"), "no shebang, no ELF\n").unwrap();
-    fs::set_permissions(root.join("garbage"), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(root.join("notexec"), "#!/bin/sh\necho ran\n").unwrap();
-    fs::set_permissions(root.join("notexec"), fs::Permissions::from_mode(0o644)).unwrap();
-    for (prog, want) in [
-        ("/no/such/cmd", "\"/no/such/cmd\""),
-        ("/notexec", "\"/notexec\""),
-        (
-            "/garbage",
-            "exec \"/garbage\": Exec format error (os error 8)",
-        ),
-    ] {
-        let out = ctx.exec(&id, &[prog]);
-        assert_ne!(out.code, 0, "{prog}: {out}");
-        assert!(!out.stdout.contains("ran"), "{prog}: {out}");
-        assert!(out.stderr.contains(want), "{prog}: want {want:?} in {out}");
-    }
-    assert_eq!(ctx.status(&id), "running", "exec must not disturb the init");
-}
-
-/// An exec'd process is its own program (/proc/PID/exe is the container's
-/// busybox, not the runtime nor the trampoline) and has only its stdio
-/// and the fds of --preserve-fds: no trampoline memfd, no channel.
-#[test]
-fn exec_process_is_its_program_with_no_runtime_fds() {
-    use std::os::unix::fs::MetadataExt;
-    let ctx = Ctx::new();
-    let (b, id, _) = sleeper(&ctx, "exexe", |_| {});
-    let kept = b.path().join("kept");
-    fs::write(&kept, "kept\n").unwrap();
-    for preserve in [0, 1] {
-        let pidfile = b.path().join(format!("exec{preserve}.pid"));
-        let file = fs::File::open(&kept).unwrap();
-        let mut cmd = ctx.cmd();
-        cmd.args(["exec", "--detach", "--pid-file"])
-            .arg(&pidfile)
-            .args(["--preserve-fds", &preserve.to_string(), &id, "sleep", "60"]);
-        use std::os::fd::AsRawFd;
-        let raw = file.as_raw_fd();
-        // SAFETY: fcntl/dup2 on an fd we own, in the child before exec (via
-        // a high copy: the file may already be fd 3).
-        unsafe {
-            cmd.pre_exec(move || {
-                let hi = libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 100);
-                if hi < 0 || libc::dup2(hi, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        run_cmd(&mut cmd, Duration::from_secs(10)).success();
-        let pid: i32 = fs::read_to_string(&pidfile)
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("pid in the pid file");
-        ctx.track_pid(pid);
-        let (got, want) = (
-            fs::metadata(format!("/proc/{pid}/exe")).unwrap(),
-            fs::metadata(b.rootfs().join("bin/busybox")).unwrap(),
-        );
-        assert_eq!(
-            (got.dev(), got.ino()),
-            (want.dev(), want.ino()),
-            "/proc/{pid}/exe is {:?}, not the container's busybox",
-            fs::read_link(format!("/proc/{pid}/exe"))
-        );
-        let fds: Vec<(u32, String)> = fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                let n = e.file_name().to_string_lossy().parse().unwrap();
-                let target = fs::read_link(e.path()).unwrap_or_default();
-                (n, target.to_string_lossy().into_owned())
-            })
-            .collect();
-        let mut nums: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
-        nums.sort();
-        let want: Vec<u32> = (0..3 + preserve).collect();
-        assert_eq!(nums, want, "--preserve-fds {preserve}: {fds:?}");
-        assert!(
-            !fds.iter()
-                .any(|(_, t)| t.contains("memfd:") || t.contains("socket:")),
-            "{fds:?}"
-        );
-        if preserve == 1 {
-            let t = &fds.iter().find(|(n, _)| *n == 3).unwrap().1;
-            assert!(t.ends_with("/kept"), "fd 3 is {t}");
-        }
-    }
 }

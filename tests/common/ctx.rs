@@ -163,6 +163,20 @@ impl Ctx {
         }
     }
 
+    /// A running container whose init sleeps (a `Bundle::sh` one, edited);
+    /// returns (bundle, id, init pid).
+    pub fn sleeper(
+        &self,
+        tag: &str,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> (Bundle, String, i32) {
+        let mut b = Bundle::sh("exec sleep 60");
+        b.edit(edit);
+        let id = self.id(tag);
+        let pid = self.create_started(&b, &id);
+        (b, id, pid)
+    }
+
     /// `create` + `start` a long-running container; return its init pid.
     pub fn create_started(&self, b: &Bundle, id: &str) -> i32 {
         self.create(b, id).success();
