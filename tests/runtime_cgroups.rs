@@ -67,6 +67,22 @@ fn placed_then_removed(ctx: &Ctx, id: &str, pid: i32, dirs: &[PathBuf]) {
     assert!(left.is_empty(), "cgroup dirs left after delete: {left:?}");
 }
 
+/// `text` (a /proc/PID/cgroup seen from inside the container) places it in
+/// the default cgroup, "<id>" below our own, in every hierarchy of ours.
+fn assert_in_default_cgroup(text: &str, id: &str, what: &str) {
+    let own = parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
+    let inside = parse_cgroup(text);
+    assert!(!own.is_empty());
+    for (ctrls, path) in &own {
+        let want = format!("{}/{id}", base_of(path));
+        let got = inside
+            .iter()
+            .find(|(c, _)| c == ctrls)
+            .map(|(_, p)| p.as_str());
+        assert_eq!(got, Some(want.as_str()), "{ctrls}{what}: {text}");
+    }
+}
+
 #[test]
 fn default_cgroup_is_the_id_below_our_own() {
     let ctx = Ctx::new();
@@ -78,18 +94,7 @@ fn default_cgroup_is_the_id_below_our_own() {
     let pid = ctx.create_started(&b, &id);
     std::thread::sleep(Duration::from_millis(100));
     let text = fs::read_to_string(shared.path().join("cg")).unwrap();
-    let own: Vec<(String, String)> =
-        parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
-    let inside = parse_cgroup(&text);
-    assert!(!own.is_empty());
-    for (ctrls, path) in &own {
-        let want = format!("{}/{id}", base_of(path));
-        let got = inside
-            .iter()
-            .find(|(c, _)| c == ctrls)
-            .map(|(_, p)| p.as_str());
-        assert_eq!(got, Some(want.as_str()), "{ctrls}: {text}");
-    }
+    assert_in_default_cgroup(&text, &id, "");
     placed_then_removed(&ctx, &id, pid, &cgroup_dirs(&id));
 }
 
@@ -300,21 +305,7 @@ fn in_the_cgroup_with_its_limits_before_the_hooks() {
         let pid = ctx.pid(&id);
         ctx.track_pid(pid);
         let text = fs::read_to_string(&log).unwrap();
-        let own = parse_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap());
-        let inside = parse_cgroup(&text);
-        assert!(!own.is_empty());
-        for (ctrls, path) in &own {
-            let want = format!("{}/{id}", base_of(path));
-            let got = inside
-                .iter()
-                .find(|(c, _)| c == ctrls)
-                .map(|(_, p)| p.as_str());
-            assert_eq!(
-                got,
-                Some(want.as_str()),
-                "{ctrls} (cgroup mount: {with_cgroup_mount}): {text}"
-            );
-        }
+        assert_in_default_cgroup(&text, &id, &format!(" (cgroup mount: {with_cgroup_mount})"));
         assert!(
             text.lines().any(|l| l == "max 42"),
             "pids.max in the hook (cgroup mount: {with_cgroup_mount}): {text}"

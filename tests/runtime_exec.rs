@@ -323,12 +323,7 @@ fn exec_detach_with_pid_file() {
         t.elapsed() < Duration::from_secs(10),
         "exec -d did not return"
     );
-    let pid: i32 = fs::read_to_string(&pidfile)
-        .expect("pid file")
-        .trim()
-        .parse()
-        .expect("pid in the pid file");
-    ctx.track_pid(pid);
+    let pid = ctx.tracked_pid_from(&pidfile);
     assert!(pid_alive(pid), "exec'd process {pid} is not running");
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     assert_eq!(

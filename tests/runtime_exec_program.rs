@@ -95,12 +95,7 @@ fn exec_process_is_its_program_with_no_runtime_fds() {
             });
         }
         run_cmd(&mut cmd, Duration::from_secs(10)).success();
-        let pid: i32 = fs::read_to_string(&pidfile)
-            .expect("pid file")
-            .trim()
-            .parse()
-            .expect("pid in the pid file");
-        ctx.track_pid(pid);
+        let pid = ctx.tracked_pid_from(&pidfile);
         let (got, want) = (
             fs::metadata(format!("/proc/{pid}/exe")).unwrap(),
             fs::metadata(b.rootfs().join("bin/busybox")).unwrap(),

@@ -163,6 +163,17 @@ impl Ctx {
         }
     }
 
+    /// The pid a runtime wrote to `pid_file`; the guard kills it at the end.
+    pub fn tracked_pid_from(&self, pid_file: &std::path::Path) -> i32 {
+        let pid: i32 = std::fs::read_to_string(pid_file)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid in the pid file");
+        self.track_pid(pid);
+        pid
+    }
+
     /// A running container whose init sleeps (a `Bundle::sh` one, edited);
     /// returns (bundle, id, init pid).
     pub fn sleeper(
