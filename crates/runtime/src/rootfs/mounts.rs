@@ -125,22 +125,18 @@ fn remount_flags(flags: MsFlags) -> MsFlags {
     flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
 }
 
+/// struct mount_attr of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
 /// mount_setattr(2) on the mount `fd` names (AT_EMPTY_PATH), recursively
 /// when asked.
-pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let a = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
+fn mount_setattr(fd: i32, recursive: bool, attr: &MountAttr) -> nix::Result<()> {
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: valid fd, empty C path with AT_EMPTY_PATH, properly sized struct.
     let r = unsafe {
@@ -149,7 +145,7 @@ pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()
             fd,
             c"".as_ptr(),
             flags as libc::c_uint,
-            &a as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
@@ -157,6 +153,17 @@ pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()
         return Err(nix::errno::Errno::last());
     }
     Ok(())
+}
+
+/// Set and clear mount attributes (MOUNT_ATTR_*) on the mount `fd` names.
+pub fn setattr(fd: i32, set: u64, clear: u64, recursive: bool) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    mount_setattr(fd, recursive, &attr)
 }
 
 /// Apply recursive attributes with mount_setattr(2).
@@ -338,39 +345,13 @@ fn idmapped_bind(
     }
     // SAFETY: a new fd we own.
     let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let a = MountAttr {
+    let idmap = MountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    let at = libc::AT_EMPTY_PATH
-        | if idmap_recursive {
-            libc::AT_RECURSIVE
-        } else {
-            0
-        };
-    // SAFETY: valid tree fd, empty path, sized struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            at as libc::c_uint,
-            &a as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(nix::errno::Errno::last());
-    }
+    mount_setattr(tree.as_raw_fd(), idmap_recursive, &idmap)?;
     // SAFETY: move_mount between two fds with empty paths.
     let r = unsafe {
         libc::syscall(
