@@ -433,13 +433,7 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
         process::set_no_new_privs()?;
     }
     if let Some(memfd) = &plan.trampoline {
-        // The trampoline reports a failed execve on the channel and makes
-        // it close-on-exec again before the program runs.
-        nix::fcntl::fcntl(
-            chan.as_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        )
-        .ctx(|| "clear close-on-exec on the exec channel".into())?;
+        // The trampoline reports a failed execve on the channel.
         crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
         return Err(crate::trampoline::exec(
             memfd.as_fd(),

@@ -502,15 +502,7 @@ fn after_barrier(
         }
     }
     if let Some(memfd) = &plan.trampoline {
-        // The trampoline reports a failed execve through the fifo and makes
-        // it close-on-exec again before the program runs. Only now: the
-        // startContainer hooks (none with a trampoline, anyway) are done.
-        if let Err(e) = nix::fcntl::fcntl(
-            fifo,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        ) {
-            return Error::sys("clear close-on-exec on the exec fifo", e);
-        }
+        // The trampoline reports a failed execve through the fifo.
         if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
             return e;
         }

@@ -117,7 +117,8 @@ mod nr {
 /// the arguments a seccomp filter sees: fds and exit statuses as any value
 /// (`None`), pointers as 0, unused argument registers as any value.
 const SYSCALLS: [(&str, u32, [Option<u64>; 6]); 6] = [
-    // The init: clear FD_CLOEXEC on the fifo, then exec the trampoline.
+    // The init (or exec child): clear FD_CLOEXEC on the error channel
+    // (after the seccomp filter is on), then exec the trampoline.
     (
         "fcntl(F_SETFD, 0)",
         nr::FCNTL,
@@ -193,8 +194,10 @@ pub fn obstacle(
 }
 
 /// Exec `path` with `args` and `env` through the trampoline in `memfd`,
-/// reporting a failure of the final execve to `fifo` (which must not be
-/// close-on-exec). Returns only if the trampoline itself could not run.
+/// reporting a failure of the final execve to `fifo` (the exec fifo or the
+/// exec channel), which is made inheritable here for the trampoline; it
+/// makes it close-on-exec again before the program runs. Returns only if
+/// the trampoline itself could not run.
 pub fn exec(
     memfd: BorrowedFd<'_>,
     fifo: BorrowedFd<'_>,
@@ -203,6 +206,12 @@ pub fn exec(
     env: &[CString],
 ) -> Error {
     use std::os::fd::AsRawFd;
+    if let Err(e) = nix::fcntl::fcntl(
+        fifo,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    ) {
+        return Error::sys("clear close-on-exec on the exec error channel", e);
+    }
     let fd = CString::new(fifo.as_raw_fd().to_string()).unwrap_or_default();
     let argv = [fd.as_c_str(), path]
         .into_iter()
