@@ -18,7 +18,7 @@
 //! decided as soon as the config (or the exec's process) is known, before
 //! anything was created.
 //!
-//! The fallback ([`ensure`]): run from a read-only view of the
+//! The fallback (`reexec_unless`): run from a read-only view of the
 //! binary. When the binary's own mount is writable, we clone a detached
 //! bind mount of just that file (open_tree), make it read-only
 //! (mount_setattr) and re-exec through it (execveat). /proc/self/exe then
@@ -115,7 +115,8 @@ fn sealed_copy(exe: &std::path::Path) -> Result<OwnedFd> {
 /// trampoline's memfd, or None when the init may exec directly because
 /// /proc/self/exe is already protected, possibly after a re-exec from a
 /// read-only view (which this does when the trampoline cannot be used:
-/// call it before anything is created). Errors as [`ensure`].
+/// call it before anything is created). Errors: why the re-exec is
+/// impossible.
 pub fn for_init(
     hooks: &oci_spec::runtime::Hooks,
     apparmor: bool,
@@ -148,15 +149,11 @@ pub fn for_exec(
     for_init(&oci_spec::runtime::Hooks::default(), apparmor, seccomp)
 }
 
-/// Re-exec from a read-only view of our binary unless already protected.
-/// Returns only when no re-exec was needed (or it is impossible, in which
-/// case the error says why and the command must not go on).
-pub fn ensure() -> Result<()> {
-    reexec_unless(exe_is_protected())
-}
-
-/// [`ensure`], given whether /proc/self/exe is protected. After the re-exec
-/// it must be: the re-executed process never re-executes again.
+/// Re-exec from a read-only view of our binary unless `protected` (is
+/// /proc/self/exe protected already). Returns only when no re-exec was
+/// needed (or it is impossible, in which case the error says why and the
+/// command must not go on). After the re-exec the binary must be
+/// protected: the re-executed process never re-executes again.
 fn reexec_unless(protected: bool) -> Result<()> {
     if std::env::var_os(MARKER).is_some() {
         // SAFETY: the runtime is single-threaded (it never starts threads).
