@@ -47,15 +47,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, tag: u8, payload: &[u8]) -> nix::Result<()> {
-        let mut buf = Vec::with_capacity(1 + payload.len());
-        buf.push(tag);
-        buf.extend_from_slice(payload);
-        loop {
-            match socket::send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => return r.map(|_| ()),
-            }
-        }
+        self.send_with_fds(tag, payload, &[])
     }
 
     /// Receive one message. `None` when the other side closed the channel.
@@ -63,21 +55,16 @@ impl Channel {
     /// A peer that closed with messages of ours still unread (an init that
     /// failed before reading CGROUP) makes the next receive fail once with
     /// ECONNRESET, ahead of the messages it sent before: that error is
-    /// skipped, so they still arrive, then EOF.
+    /// skipped, so they still arrive, then EOF. Fds sent along are closed.
     pub fn recv(&self) -> nix::Result<Option<(u8, Vec<u8>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
-                Err(e) => return Err(e),
-                Ok(0) => return Ok(None),
-                Ok(n) => return Ok(Some((buf[0], buf[1..n].to_vec()))),
-            }
-        }
+        Ok(self
+            .recv_with_fds()?
+            .map(|(tag, payload, _)| (tag, payload)))
     }
 
     /// Send one message with `fds` attached (SCM_RIGHTS, at most
-    /// [`MAX_FDS`]); the receiver must use [`Channel::recv_with_fds`].
+    /// [`MAX_FDS`]); the receiver must use [`Channel::recv_with_fds`] to keep
+    /// them.
     pub fn send_with_fds(&self, tag: u8, payload: &[u8], fds: &[RawFd]) -> nix::Result<()> {
         if fds.len() > MAX_FDS {
             return Err(nix::errno::Errno::E2BIG);
