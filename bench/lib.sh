@@ -66,6 +66,30 @@ find_onggi() {
     else return 1; fi
 }
 
+# parse_runtimes LIST: "name" or "name=path", comma-separated -> arrays
+# names, bins (absolute paths) and hides (1: crun on a hybrid host, which
+# needs the private mount namespace without the cgroup2 mounts). "onggi"
+# without a path is $onggi_bin or find_onggi.
+parse_runtimes() {
+    local s n b h specs
+    names=() bins=() hides=()
+    IFS=, read -r -a specs <<<"$1"
+    for s in "${specs[@]}"; do
+        n=${s%%=*} b=
+        [ "$s" != "$n" ] && b=${s#*=}
+        if [ -z "$b" ]; then
+            case $n in
+                onggi) b=${onggi_bin:-$(find_onggi)} || die "onggi-runtime not found: cargo build --release, or --onggi PATH" ;;
+                *) b=$(command -v "$n") || die "runtime not found: $n" ;;
+            esac
+        fi
+        [ -x "$b" ] || die "not executable: $b"
+        h=0
+        case $n in crun*) [ -n "$(hybrid_v2_mounts)" ] && h=1 ;; esac
+        names+=("$n") bins+=("$(readlink -f "$b")") hides+=("$h")
+    done
+}
+
 # make_bundle DIR ARGS_JSON CGROUPS_PATH SPEC_BIN...
 #   DIR/rootfs: static busybox + one symlink per applet; DIR/config.json from the
 #   first SPEC_BIN whose `spec` works, edited: terminal false, args, cgroupsPath.

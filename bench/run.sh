@@ -234,22 +234,7 @@ done
 for t in jq unshare /usr/bin/time; do command -v "$t" >/dev/null || die "$t not found"; done
 
 # runtimes: name or name=path
-names=() bins=() hides=()
-IFS=, read -r -a specs <<<"$runtimes"
-for s in "${specs[@]}"; do
-    n=${s%%=*} b=
-    [ "$s" != "$n" ] && b=${s#*=}
-    if [ -z "$b" ]; then
-        case $n in
-            onggi) b=${onggi_bin:-$(find_onggi)} || die "onggi-runtime not found: cargo build --release, or --onggi PATH" ;;
-            *) b=$(command -v "$n") || die "runtime not found: $n" ;;
-        esac
-    fi
-    [ -x "$b" ] || die "not executable: $b"
-    h=0
-    case $n in crun*) [ -n "$(hybrid_v2_mounts)" ] && h=1 ;; esac
-    names+=("$n") bins+=("$(readlink -f "$b")") hides+=("$h")
-done
+parse_runtimes "$runtimes"
 nrt=${#names[@]}
 
 TAG=$$

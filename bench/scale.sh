@@ -180,22 +180,7 @@ for v in "$COUNT" "$CLIENTS"; do case $v in ''|*[!0-9]*|0) die "-c and -p must b
 for t in jq unshare; do command -v "$t" >/dev/null || die "$t not found"; done
 [ -n "$(memcg_dir)" ] || die "no cgroup v1 memory controller mounted (scale.sh reads memory.usage_in_bytes)"
 
-names=() bins=() hides=()
-IFS=, read -r -a specs <<<"$runtimes"
-for s in "${specs[@]}"; do
-    n=${s%%=*} b=
-    [ "$s" != "$n" ] && b=${s#*=}
-    if [ -z "$b" ]; then
-        case $n in
-            onggi) b=${onggi_bin:-$(find_onggi)} || die "onggi-runtime not found: cargo build --release, or --onggi PATH" ;;
-            *) b=$(command -v "$n") || die "runtime not found: $n" ;;
-        esac
-    fi
-    [ -x "$b" ] || die "not executable: $b"
-    h=0
-    case $n in crun*) [ -n "$(hybrid_v2_mounts)" ] && h=1 ;; esac
-    names+=("$n") bins+=("$(readlink -f "$b")") hides+=("$h")
-done
+parse_runtimes "$runtimes"
 
 TAG=$$ CGTAG="onggi-bench-$$"
 WORK=$(mktemp -d "$tmpbase/onggi-scale.XXXXXX") || die "mktemp failed in $tmpbase"
