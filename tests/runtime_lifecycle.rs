@@ -251,33 +251,6 @@ fn bundle_defaults_to_cwd_and_relative_pid_file() {
     );
 }
 
-/// Receive one fd over a unix stream (SCM_RIGHTS).
-fn recv_fd(sock: &std::os::unix::net::UnixStream) -> Option<i32> {
-    use std::os::fd::AsRawFd;
-    let mut data = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut cbuf = [0u64; 16];
-    // SAFETY: msghdr with valid buffers; CMSG macros on that buffer.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cbuf) as _;
-        if libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) < 0 {
-            return None;
-        }
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32))
-    }
-}
-
 #[test]
 fn terminal_with_console_socket() {
     let ctx = Ctx::new();
@@ -288,7 +261,7 @@ fn terminal_with_console_socket() {
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     let receiver = std::thread::spawn(move || {
         let (conn, _) = listener.accept().ok()?;
-        recv_fd(&conn)
+        recv_scm_fd(&conn)
     });
     let id = ctx.id("tty");
     let out = ctx.rt(&[
@@ -305,8 +278,7 @@ fn terminal_with_console_socket() {
         .join()
         .unwrap()
         .expect("the pty master was sent over the console socket");
-    // SAFETY: we own the received fd.
-    let mut master = unsafe { <fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
+    let mut master = fs::File::from(master);
     ctx.start(&id).success();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();

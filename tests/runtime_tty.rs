@@ -159,11 +159,8 @@ fn run_in_the_foreground_passes_the_window_size() {
     ctx.assert_no_leftovers(&id);
 }
 
-#[test]
-fn create_with_console_socket_then_start_gives_an_interactive_shell() {
-    let ctx = Ctx::new();
-    let b = tty_bundle(None);
-    let id = ctx.id("ptycs");
+/// `create --console-socket` of `b` as `id`; the pty master it received.
+fn create_on_console(ctx: &Ctx, b: &Bundle, id: &str) -> std::fs::File {
     let cs = ConsoleSocket::new();
     ctx.rt(&[
         "create",
@@ -171,11 +168,19 @@ fn create_with_console_socket_then_start_gives_an_interactive_shell() {
         cs.path_str(),
         "--bundle",
         b.path().to_str().unwrap(),
-        &id,
+        id,
     ])
     .success();
-    ctx.track_pid(ctx.pid(&id));
-    let mut master = cs.master(Duration::from_secs(10));
+    ctx.track_pid(ctx.pid(id));
+    cs.master(Duration::from_secs(10))
+}
+
+#[test]
+fn create_with_console_socket_then_start_gives_an_interactive_shell() {
+    let ctx = Ctx::new();
+    let b = tty_bundle(None);
+    let id = ctx.id("ptycs");
+    let mut master = create_on_console(&ctx, &b, &id);
     ctx.start(&id).success();
     master
         .write_all(b"echo hi-$((1+1)); tty; echo $((6*7))-end\n")
@@ -195,18 +200,7 @@ fn console_size_from_the_config() {
     let mut b = tty_bundle(Some("stty size; echo size-done; sleep 0.2"));
     b.edit(|c| c["process"]["consoleSize"] = json!({"height": 30, "width": 90}));
     let id = ctx.id("ptycfg");
-    let cs = ConsoleSocket::new();
-    ctx.rt(&[
-        "create",
-        "--console-socket",
-        cs.path_str(),
-        "--bundle",
-        b.path().to_str().unwrap(),
-        &id,
-    ])
-    .success();
-    ctx.track_pid(ctx.pid(&id));
-    let master = cs.master(Duration::from_secs(10));
+    let master = create_on_console(&ctx, &b, &id);
     ctx.start(&id).success();
     let text = read_until(&master, "size-done", Duration::from_secs(10));
     assert!(text.contains("30 90"), "stty size inside: {text:?}");
