@@ -17,13 +17,15 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 apt_get update
+# musl-dev: onggi-runtime links musl's libc (build.rs: a faster start than
+# glibc's).
 # busybox-static: the test rootfs; runc: behaviour comparisons; jq: bundle
 # edits in scripts; skopeo, umoci, docker-registry, apache2-utils: image and
 # registry tests; iproute2: network namespaces in tests.
 # podman, containerd, docker.io (+ conmon, CNI plugins, iptables): the
 # client tests drive onggi-runtime through them.
 apt_get install -y --no-install-recommends \
-	busybox-static runc crun jq skopeo umoci docker-registry apache2-utils iproute2 \
+	musl-dev busybox-static runc crun jq skopeo umoci docker-registry apache2-utils iproute2 \
 	ca-certificates git gcc pkg-config xz-utils zstd curl \
 	podman conmon containernetworking-plugins containerd docker.io iptables util-linux bsdutils
 apt_get install -y --no-install-recommends -t bookworm-backports qemu-system-x86 ||

@@ -96,6 +96,31 @@ fn missing_rootfs() {
     refused(&b, &["rootfs"]);
 }
 
+/// With RUST_BACKTRACE set, library errors capture a backtrace on their way
+/// to the message. The runtime (linked against musl, see build.rs) must
+/// still print the error and exit 1, not abort in the unwinder.
+#[test]
+fn errors_are_reported_under_rust_backtrace() {
+    let ctx = Ctx::new();
+    let b = Bundle::new();
+    fs::remove_dir_all(b.rootfs()).unwrap();
+    for value in ["1", "full"] {
+        let id = ctx.id("bt");
+        let mut c = ctx.cmd();
+        c.args(["run", "--bundle"]).arg(b.path()).arg(&id);
+        c.env("RUST_BACKTRACE", value);
+        let out = run_cmd(&mut c, CMD_TIMEOUT);
+        out.fails_with(&["rootfs"]); // exit status 1, not an abort
+        nothing_left(&ctx, &id, b.path());
+
+        let mut c = ctx.cmd();
+        c.args(["state", "rt-no-such-container"]);
+        c.env("RUST_BACKTRACE", value);
+        let out = run_cmd(&mut c, CMD_TIMEOUT);
+        out.fails_with(&["rt-no-such-container"]);
+    }
+}
+
 #[test]
 fn unknown_namespace_type() {
     let mut b = Bundle::new();

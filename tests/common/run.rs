@@ -82,8 +82,10 @@ pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> Out {
     cmd.stdout(fs::File::create(&out_p).expect("out file"));
     cmd.stderr(fs::File::create(&err_p).expect("err file"));
     cmd.stdin(Stdio::null());
-    // Keep a runtime panic's output short.
-    cmd.env("RUST_BACKTRACE", "0");
+    // Keep a runtime panic's output short, unless the test chose.
+    if !cmd.get_envs().any(|(k, _)| k == "RUST_BACKTRACE") {
+        cmd.env("RUST_BACKTRACE", "0");
+    }
     let desc = format!("{cmd:?}");
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
     let deadline = Instant::now() + timeout;

@@ -181,8 +181,16 @@ fn reexec_unless(protected: bool) -> Result<()> {
             ))
         }
     };
-    let args: Vec<CString> = std::env::args_os()
-        .filter_map(|a| CString::new(a.as_encoded_bytes()).ok())
+    // The arguments from the kernel, not std::env::args: onggi-runtime may
+    // be linked against musl, where std's argv hook is not called.
+    let cmdline =
+        std::fs::read("/proc/self/cmdline").map_err(|e| Error::io("/proc/self/cmdline", e))?;
+    // Each argument ends with a NUL; an argument may be empty.
+    let args: Vec<CString> = cmdline
+        .strip_suffix(&[0])
+        .unwrap_or(&cmdline)
+        .split(|b| *b == 0)
+        .filter_map(|a| CString::new(a).ok())
         .collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {

@@ -5,7 +5,11 @@
 //! alternate stack), which every short-lived runtime call would pay.
 #![no_main]
 
+#[cfg(onggi_runtime_musl)]
+mod musl;
+
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -269,20 +273,30 @@ impl UpdateArgs {
     }
 }
 
-/// The process entry point, called by the C runtime. std::env::args works
-/// without std's start-up on Linux (glibc hands argv to an init_array hook).
+/// The process entry point, called by the C runtime with the arguments.
+/// They are taken from here, not from std::env::args: linked against musl
+/// (see build.rs), std's hook that records argv is never called.
+///
+/// # Safety
+/// `argv` holds `argc` pointers to NUL-terminated strings (the C runtime's).
 #[no_mangle]
-pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // What std's start-up would have done that we rely on: a write to a
     // closed pipe or socket is an EPIPE error, not a silent death.
     // SAFETY: setting a signal disposition to SIG_IGN, no handler involved.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    cli_main();
+    let args = (0..usize::try_from(argc).unwrap_or(0)).map(|i| {
+        // SAFETY: argv holds argc valid pointers to NUL-terminated strings
+        // that live as long as the process (see above).
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+        std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned()
+    });
+    cli_main(args.collect());
     0
 }
 
-fn cli_main() {
-    let cli = Cli::parse();
+fn cli_main(args: Vec<std::ffi::OsString>) {
+    let cli = Cli::parse_from(args);
     // CVE-2019-5736: `create`, `run` and `exec` decide once the config or
     // the exec's process is read (onggi_runtime::selfprotect::for_init,
     // for_exec): usually the program is exec'd through a trampoline, else

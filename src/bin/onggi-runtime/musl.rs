@@ -1,0 +1,123 @@
+//! Link glue for building onggi-runtime against musl's libc.a (see
+//! build.rs): std and libgcc are the x86_64-unknown-linux-gnu builds, and
+//! these are the glibc-only symbols they reference, and an allocator.
+
+use std::ffi::{c_char, c_int, c_void};
+
+/// std asks for the glibc version to decide whether `posix_spawn` reports
+/// exec errors itself. A version it cannot parse makes it fork and exec
+/// instead, which is right for any libc.
+#[no_mangle]
+pub extern "C" fn gnu_get_libc_version() -> *const c_char {
+    c"musl".as_ptr()
+}
+
+/// What glibc's `_dl_find_object` reports (x86_64 layout, glibc 2.35).
+#[repr(C)]
+pub struct DlFindObject {
+    flags: u64,
+    map_start: *mut c_void,
+    map_end: *mut c_void,
+    link_map: *mut c_void,
+    eh_frame: *mut c_void,
+    reserved: [u64; 7],
+}
+
+/// libgcc's unwinder (gcc 12, built against glibc 2.36) finds the unwind
+/// tables of a code address with glibc's `_dl_find_object`; it is needed
+/// when a backtrace is captured (anyhow does under RUST_BACKTRACE=1). This
+/// one asks musl's `dl_iterate_phdr` for the object whose PT_LOAD segments
+/// hold `pc` and returns its PT_GNU_EH_FRAME. Returns 0 when found, -1 if not.
+///
+/// # Safety
+/// `result` must point to writable memory for a `DlFindObject`.
+#[no_mangle]
+pub unsafe extern "C" fn _dl_find_object(pc: *mut c_void, result: *mut DlFindObject) -> c_int {
+    let mut search = Search {
+        pc: pc as usize,
+        found: None,
+    };
+    // SAFETY: `visit` matches dl_iterate_phdr's callback type and only
+    // casts `data` back to the `Search` passed here, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), (&raw mut search).cast()) };
+    let Some((map_start, map_end, eh_frame)) = search.found else {
+        return -1;
+    };
+    // SAFETY: the caller passes a valid, writable result (see above).
+    unsafe {
+        result.write(DlFindObject {
+            flags: 0,
+            map_start: map_start as *mut c_void,
+            map_end: map_end as *mut c_void,
+            link_map: std::ptr::null_mut(),
+            eh_frame: eh_frame as *mut c_void,
+            reserved: [0; 7],
+        })
+    };
+    0
+}
+
+struct Search {
+    pc: usize,
+    /// (lowest mapped address, end of the highest, PT_GNU_EH_FRAME address)
+    found: Option<(usize, usize, usize)>,
+}
+
+unsafe extern "C" fn visit(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: dl_iterate_phdr passes a valid info for the duration of the
+    // call, and `data` is the `Search` that _dl_find_object passed.
+    let (info, search) = unsafe { (&*info, &mut *data.cast::<Search>()) };
+    if info.dlpi_phdr.is_null() {
+        return 0;
+    }
+    // SAFETY: dlpi_phdr points to dlpi_phnum program headers.
+    let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+    let base = info.dlpi_addr as usize;
+    let (mut low, mut high, mut eh_frame, mut holds_pc) = (usize::MAX, 0, 0, false);
+    for ph in phdrs {
+        let start = base.wrapping_add(ph.p_vaddr as usize);
+        let end = start.wrapping_add(ph.p_memsz as usize);
+        match ph.p_type {
+            libc::PT_LOAD => {
+                low = low.min(start);
+                high = high.max(end);
+                holds_pc |= (start..end).contains(&search.pc);
+            }
+            libc::PT_GNU_EH_FRAME => eh_frame = start,
+            _ => {}
+        }
+    }
+    if holds_pc && eh_frame != 0 {
+        search.found = Some((low, high, eh_frame));
+        return 1;
+    }
+    0
+}
+
+/// libgcc's unwinder calls pthread functions through weak references,
+/// which do not pull them out of musl's libc.a, and calls them once
+/// `__pthread_key_create` is linked (std links it): a backtrace would jump
+/// to address 0. Referencing them here links them.
+#[used]
+static PTHREAD_FOR_LIBGCC: [FnAddress; 6] = [
+    FnAddress(libc::pthread_once as *const ()),
+    FnAddress(libc::pthread_mutex_lock as *const ()),
+    FnAddress(libc::pthread_mutex_unlock as *const ()),
+    FnAddress(libc::pthread_key_create as *const ()),
+    FnAddress(libc::pthread_getspecific as *const ()),
+    FnAddress(libc::pthread_setspecific as *const ()),
+];
+
+struct FnAddress(#[allow(dead_code)] *const ());
+// SAFETY: the addresses of functions, never dereferenced as data.
+unsafe impl Sync for FnAddress {}
+
+/// musl's malloc (mallocng) maps and unmaps pages for the many small,
+/// short-lived allocations of a runtime call (~60 mmap and munmap calls
+/// per `run`, ~0.4 ms here); dlmalloc keeps and reuses what it mapped.
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
