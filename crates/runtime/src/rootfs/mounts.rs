@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
 
-use super::options::{self, MountOptions};
+use super::options::{self, attr, MountOptions};
 use super::paths::{self, Kind};
 use crate::error::{Error, Result};
 
@@ -396,29 +396,58 @@ fn mount_cgroup(root: BorrowedFd, m: &PlannedMount, hierarchies: &[CgroupHierarc
         Some("mode=755"),
     )
     .map_err(errno_ctx("mount tmpfs for cgroups on", m))?;
+    // A fresh tmpfs of ours: nothing in it can be a link the container
+    // planted, so its directories are made and opened relative to it.
+    let tmpfs = paths::open_in_root(root, &m.destination, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(errno_ctx("reopen", m))?;
     for h in hierarchies {
         let dest = m.destination.join(&h.name);
-        bind_remount(root, &h.source, &dest, flags).map_err(|e| {
+        bind_in_fresh_dir(tmpfs.as_fd(), &h.source, &h.name).map_err(|e| {
             Error::sys(
                 format!("bind {} on {}", h.source.display(), dest.display()),
                 e,
             )
         })?;
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
-            .map_err(errno_ctx("reopen", m))?;
-        let p = paths::fd_path(fresh.as_fd());
-        mount(
-            None::<&str>,
-            p.as_str(),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags | locked_flags(&p),
-            None::<&str>,
-        )
-        .map_err(errno_ctx("remount read-only", m))?;
+    // One recursive mount_setattr for the tmpfs and every bind on it, instead
+    // of a remount each. It only sets attributes (ro, nosuid, nodev, noexec),
+    // so it never runs into flags locked on the host's mounts. atime flags
+    // are left as they are: they mean nothing on cgroupfs.
+    let set = [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+    ]
+    .iter()
+    .filter(|(ms, _)| flags.contains(*ms))
+    .fold(0, |acc, (_, a)| acc | a);
+    if set != 0 {
+        setattr_recursive(tmpfs.as_fd(), set, 0).map_err(errno_ctx("mount_setattr", m))?;
     }
     Ok(())
+}
+
+/// Make directory `name` in the fresh tmpfs `dir` and bind `source` (with
+/// its submounts) on it.
+fn bind_in_fresh_dir(dir: BorrowedFd, source: &Path, name: &str) -> nix::Result<()> {
+    nix::sys::stat::mkdirat(dir, name, nix::sys::stat::Mode::from_bits_truncate(0o755))?;
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    mount(
+        Some(source),
+        paths::fd_path(fd.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
 }
 
 /// Bind `source` onto `dest` (inside root), then remount the new mount

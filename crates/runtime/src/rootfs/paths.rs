@@ -88,6 +88,11 @@ pub enum Kind {
 
 /// Resolve `path` inside root, creating missing directories (mode 0755)
 /// and, for `Kind::File`, an empty final file. Returns an O_PATH fd.
+///
+/// Every component is created in a directory fd resolved from the root
+/// (so a symlink anywhere stays inside it); the search for the deepest
+/// existing ancestor starts at the parent, as usually only the last
+/// component is missing.
 pub fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> nix::Result<OwnedFd> {
     match open_in_root(root, path, libc::O_PATH, 0) {
         Ok(fd) => return Ok(fd),
@@ -95,23 +100,23 @@ pub fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> nix::Result<
         Err(e) => return Err(e),
     }
     let rel = relative(path);
-    let mut prefix = PathBuf::new();
     let comps: Vec<_> = rel.components().collect();
-    for (i, comp) in comps.iter().enumerate() {
-        let next = prefix.join(comp);
-        match open_in_root(root, &next, libc::O_PATH, 0) {
-            Ok(_) => {
-                prefix = next;
-                continue;
-            }
-            Err(Errno::ENOENT) => {}
+    let prefix = |n: usize| -> PathBuf { comps[..n].iter().collect() };
+    // The deepest ancestor that exists: comps[..existing].
+    let mut existing = comps.len().saturating_sub(1);
+    let mut parent = loop {
+        match open_in_root(root, &prefix(existing), libc::O_PATH | libc::O_DIRECTORY, 0) {
+            Ok(fd) => break fd,
+            Err(Errno::ENOENT) if existing > 0 => existing -= 1,
             Err(e) => return Err(e),
         }
-        let parent = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY, 0)?;
-        let name = CString::new(comp.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    };
+    for i in existing..comps.len() {
+        let name =
+            CString::new(comps[i].as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
         let last = i + 1 == comps.len();
-        // SAFETY: parent is a valid directory fd and name a C string.
         let r = if last && kind == Kind::File {
+            // SAFETY: parent is a valid directory fd and name a C string.
             let fd = unsafe {
                 libc::openat(
                     parent.as_raw_fd(),
@@ -142,7 +147,9 @@ pub fn create_in_root(root: BorrowedFd, path: &Path, kind: Kind) -> nix::Result<
                 e => return Err(e),
             }
         }
-        prefix = next;
+        if !last {
+            parent = open_in_root(root, &prefix(i + 1), libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        }
     }
     // A dangling symlink component makes this fail with ENOENT: it is not
     // followed out of the root, and not silently replaced.
@@ -186,6 +193,18 @@ mod tests {
         let f = create_in_root(fd.as_fd(), Path::new("/abs/x/file"), Kind::File).expect("file");
         assert_eq!(real_path(f.as_fd()), dir.path().join("x/file"));
         assert!(dir.path().join("x/file").is_file());
+    }
+
+    #[test]
+    fn dangling_link_on_the_way_is_not_replaced() {
+        let (dir, fd) = root();
+        std::os::unix::fs::symlink("nowhere", dir.path().join("dangling")).expect("link");
+        let err = create_in_root(fd.as_fd(), Path::new("/dangling/x"), Kind::Dir)
+            .expect_err("a dangling link is not a directory");
+        assert_eq!(err, Errno::ENOENT);
+        assert!(!dir.path().join("nowhere").exists());
+        let up = create_in_root(fd.as_fd(), Path::new("/a/../b/c"), Kind::Dir).expect("mkdir -p");
+        assert_eq!(real_path(up.as_fd()), dir.path().join("b/c"));
     }
 
     #[test]
