@@ -352,8 +352,9 @@ printf '%-26s %10s %10s %12s %10s\n' "peak RSS, KiB ($rssk each)" "run med" "run
 declare -A RSS
 for i in "${!names[@]}"; do
     w=$WORK/w-${names[$i]}
-    rm=$(median <"$w/rss-run" 2>/dev/null); rx=$(sort -n "$w/rss-run" 2>/dev/null | tail -n1)
-    cm=$(median <"$w/rss-create" 2>/dev/null); cx=$(sort -n "$w/rss-create" 2>/dev/null | tail -n1)
+    rm= rx= cm= cx=
+    if [ -s "$w/rss-run" ]; then rm=$(median <"$w/rss-run"); rx=$(sort -n "$w/rss-run" | tail -n1); fi
+    if [ -s "$w/rss-create" ]; then cm=$(median <"$w/rss-create"); cx=$(sort -n "$w/rss-create" | tail -n1); fi
     RSS[$i]=$rm
     printf '  %-24s %10s %10s %12s %10s\n' "${names[$i]}" "${rm:-n/a}" "${rx:-n/a}" "${cm:-n/a}" "${cx:-n/a}"
 done
