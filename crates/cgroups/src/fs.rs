@@ -14,37 +14,56 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 }
 
 pub(crate) fn write_path(path: &Path, value: &str, what: &str) -> Result<()> {
-    let mut f = match OpenOptions::new().write(true).truncate(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && parent_exists(path) => {
-            return Err(Error::NotSupported {
+    Writer::open(path, what, value)?.write(value)
+}
+
+/// A cgroupfs file held open for one or more values, each in a write(2) of
+/// its own (e.g. device rules: one open instead of one per rule).
+pub(crate) struct Writer {
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Open `path` for writing; `value` only names what was to be written
+    /// when the open fails.
+    pub(crate) fn open(path: &Path, what: &str, value: &str) -> Result<Writer> {
+        match OpenOptions::new().write(true).truncate(true).open(path) {
+            Ok(file) => Ok(Writer {
+                file,
                 path: path.to_path_buf(),
-                what: what.to_string(),
-            })
-        }
-        Err(e) => {
-            return Err(Error::Write {
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && parent_exists(path) => {
+                Err(Error::NotSupported {
+                    path: path.to_path_buf(),
+                    what: what.to_string(),
+                })
+            }
+            Err(e) => Err(Error::Write {
                 path: path.to_path_buf(),
                 value: value.to_string(),
                 source: e,
-            })
+            }),
         }
-    };
-    match f.write(value.as_bytes()) {
-        Ok(n) if n == value.len() => Ok(()),
-        Ok(n) => Err(Error::Write {
-            path: path.to_path_buf(),
-            value: value.to_string(),
-            source: io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("short write: {n} of {} bytes", value.len()),
-            ),
-        }),
-        Err(e) => Err(Error::Write {
-            path: path.to_path_buf(),
-            value: value.to_string(),
-            source: e,
-        }),
+    }
+
+    pub(crate) fn write(&mut self, value: &str) -> Result<()> {
+        match self.file.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(n) => Err(Error::Write {
+                path: self.path.clone(),
+                value: value.to_string(),
+                source: io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("short write: {n} of {} bytes", value.len()),
+                ),
+            }),
+            Err(e) => Err(Error::Write {
+                path: self.path.clone(),
+                value: value.to_string(),
+                source: e,
+            }),
+        }
     }
 }
 

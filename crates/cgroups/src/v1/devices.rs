@@ -23,14 +23,26 @@ pub(super) fn apply(dir: &Path, devices: &[LinuxDeviceCgroup]) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     // Default deny: "a" switches the cgroup to deny-all and drops exceptions.
-    fs::write(dir, "devices.deny", "a")?;
+    // Each file is opened once; every rule is still a write(2) of its own,
+    // in order.
+    let mut deny = fs::Writer::open(&dir.join("devices.deny"), "devices.deny", "a")?;
+    deny.write("a")?;
+    let mut allow = None;
     for r in &rules {
-        let f = if r.allow {
-            "devices.allow"
+        let line = r.v1_line();
+        if r.allow {
+            let allow = match &mut allow {
+                Some(w) => w,
+                None => allow.insert(fs::Writer::open(
+                    &dir.join("devices.allow"),
+                    "devices.allow",
+                    &line,
+                )?),
+            };
+            allow.write(&line)?;
         } else {
-            "devices.deny"
-        };
-        fs::write(dir, f, &r.v1_line())?;
+            deny.write(&line)?;
+        }
     }
     Ok(())
 }
@@ -41,9 +53,10 @@ mod tests {
     use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
     #[test]
-    fn writes_last_rule() {
-        // A scratch file only keeps the last write; the order is tested on a
-        // real cgroup in tests/v1.rs.
+    fn writes_every_rule_in_order_through_one_open_file() {
+        // On a scratch file the writes through one fd follow each other; a
+        // cgroup file parses each write on its own (tests/v1.rs checks the
+        // resulting policy on a real cgroup).
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("devices.allow"), "").unwrap();
         std::fs::write(t.path().join("devices.deny"), "").unwrap();
@@ -69,7 +82,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(t.path().join("devices.deny")).unwrap(),
-            "a *:* rwm"
+            "aa *:* rwm"
         );
     }
 }
