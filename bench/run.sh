@@ -4,7 +4,8 @@
 # usage: sudo bench/run.sh [options]
 #
 #   For each runtime, N containers of each kind, one per round, the runtimes taking
-#   turns within every round (onggi, runc, crun, onggi, runc, crun, ...):
+#   turns within every round, the order turning by one each round (onggi, runc,
+#   crun, then runc, crun, onggi, then crun, onggi, runc, ...):
 #     run   `RUNTIME run --bundle B ID`, /bin/true, foreground
 #     csd   `create --pid-file`, `start`, wait for the init to exit (polling /proc,
 #           no runtime call), `delete`; each step timed on its own
@@ -292,13 +293,17 @@ for i in "${!names[@]}"; do
     printf '# %-6s %s: %s%s\n' "${names[$i]}" "${bins[$i]}" "$(runtime_version "${bins[$i]}")" "$note"
 done
 echo "# bundle: $("$BUNDLE/rootfs/bin/busybox" 2>&1 | head -n1 | cut -d' ' -f1-2) (static) /bin/true, config from '$(basename "$SPEC_USED") spec', cgroupsPath $CGTAG/ct"
-echo "# N=$N per runtime and kind, one per round in turn ($(IFS=,; echo "${names[*]}")), warmup $warmup"
+echo "# N=$N per runtime and kind, one per round in turn ($(IFS=,; echo "${names[*]}"), the order turning each round), warmup $warmup"
 
-# warmup, then the rounds: run for every runtime, then csd for every runtime
+# warmup, then the rounds: run for every runtime, then csd for every runtime.
+# The order turns by one runtime each round, so each runtime comes first,
+# second, ... equally often and follows each other one: a fixed order made
+# one runtime always start right after another's mostly idle delete (a cold
+# CPU; measured here: a run after 18 ms of idle takes ~1.5 ms longer).
 for i in "${!names[@]}"; do send "$i" "warm $warmup"; done
 for ((r = 0; r < N; r++)); do
-    for i in "${!names[@]}"; do send "$i" "run 1"; done
-    for i in "${!names[@]}"; do send "$i" "csd 1"; done
+    for ((k = 0; k < nrt; k++)); do send $(((k + r) % nrt)) "run 1"; done
+    for ((k = 0; k < nrt; k++)); do send $(((k + r) % nrt)) "csd 1"; done
 done
 t_lat=$SECONDS
 for ((r = 0; r < rssk; r++)); do
