@@ -116,6 +116,30 @@ struct FnAddress(#[allow(dead_code)] *const ());
 // SAFETY: the addresses of functions, never dereferenced as data.
 unsafe impl Sync for FnAddress {}
 
+/// musl's `abort` raises SIGABRT with the thread id it cached when the
+/// process started. The container init and `exec`'s child are clone3
+/// children that musl did not make, so their cached id is the parent's: a
+/// panic there (panic = "abort") would send SIGABRT to the runtime that
+/// cloned them (when they share its pid namespace) and leave the child to
+/// crash some other way. This one signals the caller by the ids the kernel
+/// gives now, as glibc's does. The linker takes it instead of musl's.
+#[no_mangle]
+pub extern "C" fn abort() -> ! {
+    // SAFETY: resetting SIGABRT to its default action, unblocking it and
+    // signalling this thread; _exit if that did not end the process.
+    unsafe {
+        libc::signal(libc::SIGABRT, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGABRT);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        let pid = libc::syscall(libc::SYS_getpid);
+        let tid = libc::syscall(libc::SYS_gettid);
+        libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGABRT);
+        libc::_exit(127)
+    }
+}
+
 /// musl's malloc (mallocng) maps and unmaps pages for the many small,
 /// short-lived allocations of a runtime call (~60 mmap and munmap calls
 /// per `run`, ~0.4 ms here); dlmalloc keeps and reuses what it mapped.
