@@ -432,9 +432,9 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
     if plan.process.no_new_privs {
         process::set_no_new_privs()?;
     }
+    crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
     if let Some(memfd) = &plan.trampoline {
         // The trampoline reports a failed execve on the channel.
-        crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
         return Err(crate::trampoline::exec(
             memfd.as_fd(),
             chan.as_fd(),
@@ -443,7 +443,6 @@ fn child(plan: &ExecPlan, chan: &Channel) -> Result<std::convert::Infallible> {
             &env,
         ));
     }
-    crate::init::load_late_seccomp(&plan.process, plan.seccomp.as_ref())?;
     Err(process::exec(&exe, &plan.process, &env))
 }
 

@@ -162,9 +162,9 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
 
     // The mounts that do not need the cgroup run while the parent (v1)
-    // makes it; `prepare` calls back before the first one that does.
+    // makes it; `prepare` calls back (always, once at least) before the
+    // first one that does.
     let root = rootfs::prepare(&plan.rootfs, &mut || cgroup.complete())?;
-    cgroup.complete()?;
     // After the cgroup step: a joined UTS namespace is changed only once
     // nothing of the parent's can fail any more.
     if let Some(h) = &plan.hostname {
@@ -501,15 +501,12 @@ fn after_barrier(
             return e;
         }
     }
-    if let Some(memfd) = &plan.trampoline {
-        // The trampoline reports a failed execve through the fifo.
-        if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
-            return e;
-        }
-        return crate::trampoline::exec(memfd.as_fd(), fifo, exe, &plan.process.args, env);
-    }
     if let Err(e) = load_late_seccomp(&plan.process, plan.seccomp.as_ref()) {
         return e;
+    }
+    if let Some(memfd) = &plan.trampoline {
+        // The trampoline reports a failed execve through the fifo.
+        return crate::trampoline::exec(memfd.as_fd(), fifo, exe, &plan.process.args, env);
     }
     process::exec(exe, &plan.process, env)
 }
