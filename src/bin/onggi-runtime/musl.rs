@@ -2,7 +2,10 @@
 //! build.rs): std and libgcc are the x86_64-unknown-linux-gnu builds, and
 //! these are the glibc-only symbols they reference, and an allocator.
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// std asks for the glibc version to decide whether `posix_spawn` reports
 /// exec errors itself. A version it cannot parse makes it fork and exec
@@ -143,5 +146,64 @@ pub extern "C" fn abort() -> ! {
 /// musl's malloc (mallocng) maps and unmaps pages for the many small,
 /// short-lived allocations of a runtime call (~60 mmap and munmap calls
 /// per `run`, ~0.4 ms here); dlmalloc keeps and reuses what it mapped.
+///
+/// The heap sits behind a spin lock, not dlmalloc's own pthread mutex:
+/// a runtime call makes thousands of allocations, nearly always from one
+/// thread, and an uncontended atomic swap costs a fraction of musl's
+/// mutex lock and unlock calls.
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: Allocator = Allocator {
+    locked: AtomicBool::new(false),
+    heap: UnsafeCell::new(dlmalloc::Dlmalloc::new()),
+};
+
+struct Allocator {
+    locked: AtomicBool,
+    heap: UnsafeCell<dlmalloc::Dlmalloc>,
+}
+
+// SAFETY: every access to `heap` happens inside `with_heap`, which holds
+// `locked` for its whole duration.
+unsafe impl Sync for Allocator {}
+
+impl Allocator {
+    fn with_heap<R>(&self, f: impl FnOnce(&mut dlmalloc::Dlmalloc) -> R) -> R {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // Another thread allocates: let it finish (no allocation here).
+            // SAFETY: sched_yield has no arguments and cannot fail.
+            unsafe { libc::sched_yield() };
+        }
+        // SAFETY: the lock is held, so this is the only reference.
+        let r = f(unsafe { &mut *self.heap.get() });
+        self.locked.store(false, Ordering::Release);
+        r
+    }
+}
+
+// SAFETY: dlmalloc returns blocks of the requested size and alignment or
+// null, and frees only what it handed out; the lock serialises all calls.
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's layout is passed through unchanged.
+        self.with_heap(|h| unsafe { h.malloc(layout.size(), layout.align()) })
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in alloc.
+        self.with_heap(|h| unsafe { h.calloc(layout.size(), layout.align()) })
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller frees a block this allocator gave it, with its layout.
+        self.with_heap(|h| unsafe { h.free(ptr, layout.size(), layout.align()) })
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in dealloc, with the new size the caller asks for.
+        self.with_heap(|h| unsafe { h.realloc(ptr, layout.size(), layout.align(), new_size) })
+    }
+}
