@@ -50,6 +50,26 @@ pub fn fork_into(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Option<Pid>, Er
             std::mem::size_of::<CloneArgs>(),
         )
     };
+    let r = match (r, Errno::last()) {
+        // No clone3: a kernel before 5.3, or a seccomp filter that refuses
+        // it with ENOSYS (Docker's default profile, valgrind). clone(2) does
+        // the same without CLONE_INTO_CGROUP, which only v2 asks for.
+        (-1, Errno::ENOSYS) if cgroup_fd.is_none() => {
+            // SAFETY: clone without CLONE_VM and with a null stack behaves
+            // like fork(2); no pointer arguments are passed.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    flags | libc::SIGCHLD as u64,
+                    0usize,
+                    0usize,
+                    0usize,
+                    0usize,
+                )
+            }
+        }
+        (r, _) => r,
+    };
     match r {
         -1 => Err(Errno::last()),
         0 => Ok(None),
