@@ -35,12 +35,27 @@ pub struct CreateOptions {
     pub rootless: Option<bool>,
 }
 
-/// A container whose init waits at the barrier, still our child.
+/// Who asks for the container: it decides how the container starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// `create`: the init waits at the exec fifo until `start`.
+    Create,
+    /// `run`: started right away, with no fifo, unless a terminal or a pid
+    /// file must be in place before the process runs. `foreground`: `run`
+    /// relays the terminal itself (no --console-socket needed).
+    Run { foreground: bool },
+}
+
+/// A container whose init waits at the barrier (or, for `run`, goes on to
+/// its execve), still our child.
 pub struct Created {
     pub state: ContainerState,
     pub pid: Pid,
     /// Our end of the console socketpair, when `run` relays a terminal.
     pub console: Option<OwnedFd>,
+    /// Without a barrier: the init's channel, to read until the process
+    /// runs (EOF) or the init reports an error.
+    pub chan: Option<Channel>,
 }
 
 /// Undo a half-made container.
@@ -74,9 +89,10 @@ fn hooks_of(spec: &Spec) -> oci_spec::runtime::Hooks {
     spec.hooks().clone().unwrap_or_default()
 }
 
-/// `relay_terminal`: `run` in the foreground with process.terminal and no
-/// console socket: we keep the master ourselves.
-pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> Result<Created> {
+pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<Created> {
+    // `run` in the foreground with process.terminal and no console socket
+    // keeps the master itself.
+    let relay_terminal = caller == Caller::Run { foreground: true };
     crate::state::validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let spec = &bundle.spec;
@@ -85,6 +101,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         .as_ref()
         .ok_or_else(|| Error::config(bundle.config_path(), "process is missing"))?;
     let terminal = process.terminal().unwrap_or(false);
+    // `run` skips the barrier (fifo, open, poll, unlink: ~0.1 ms) where
+    // nothing must happen between ready and start: the window size of a
+    // relayed terminal is set then, and a pid file exists before start.
+    let wait_for_start = caller == Caller::Create || terminal || opts.pid_file.is_some();
     if terminal && opts.console_socket.is_none() && !relay_terminal {
         return Err(Error::Unsupported(
             "process.terminal is true: --console-socket is required when the runtime detaches"
@@ -174,12 +194,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         let early = !ns.new_mount || (ns.in_userns && !nix::unistd::geteuid().is_root());
         (None, Some(cgroup), init::CgroupPlan::Deferred { early })
     };
-    let fifo = dir.join(crate::state::EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .ctx(|| format!("mkfifo {}", fifo.display()))?;
-    // mkfifo's mode is filtered by our umask.
-    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-        .at(&fifo)?;
+    if wait_for_start {
+        let fifo = dir.join(crate::state::EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .ctx(|| format!("mkfifo {}", fifo.display()))?;
+        // mkfifo's mode is filtered by our umask.
+        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .at(&fifo)?;
+    }
     let state_dir: OwnedFd = nix::fcntl::open(
         &dir,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -223,6 +245,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
         wants_hooks,
         cgroup: cgroup_plan,
+        wait_for_start,
         state_dir,
         console: console.or(relay_theirs),
         preserve_fds: opts.preserve_fds,
@@ -294,6 +317,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, relay_terminal: bool) -> R
         state,
         pid,
         console: relay_ours,
+        chan: (!wait_for_start).then_some(ours),
     })
 }
 

@@ -290,7 +290,7 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     if let Some(fd) = own_pid_ns {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID).ctx(|| "restore pid namespace".into())?;
     }
-    wait_exec(&ours, pid, &c, &opts.id)?;
+    wait_exec(&ours, pid, &c, &opts.id, "exec process")?;
     if let Some(p) = &opts.pid_file {
         crate::create::write_pid_file(p, pid.as_raw())?;
     }
@@ -306,15 +306,19 @@ pub fn exec(root: &StateRoot, opts: &ExecOptions) -> Result<i32> {
     Ok(code)
 }
 
-/// Until the child execs (EOF) or reports an error (an ERROR message, or
-/// the exec trampoline's record of a failed execve); a seccomp notify fd is
-/// passed on to the listener on the way.
-fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Result<()> {
+/// Until the child (`who`: an exec process, or the init of `run`) execs
+/// (EOF) or reports an error (an ERROR message, or the exec trampoline's
+/// record of a failed execve); a seccomp notify fd is passed on to the
+/// listener on the way.
+pub(crate) fn wait_exec(
+    chan: &Channel,
+    pid: Pid,
+    c: &lifecycle::Container,
+    id: &str,
+    who: &str,
+) -> Result<()> {
     loop {
-        match chan
-            .recv()
-            .ctx(|| format!("read from exec process of {id}"))?
-        {
+        match chan.recv().ctx(|| format!("read from {who} of {id}"))? {
             None => {
                 // EOF: the channel is close-on-exec (the trampoline makes
                 // it so again), so execve succeeded (every failure before
@@ -329,7 +333,7 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
             Some((tag, rest)) if tag == crate::trampoline::MAGIC[0] => {
                 let msg = match trampoline_record(tag, &rest) {
                     Some(failure) => failure.to_string(),
-                    None => "malformed exec trampoline record from exec process".into(),
+                    None => format!("malformed exec trampoline record from {who}"),
                 };
                 let _ = waitpid(pid, None);
                 return Err(Error::Init { id: id.into(), msg });
@@ -366,7 +370,7 @@ fn wait_exec(chan: &Channel, pid: Pid, c: &lifecycle::Container, id: &str) -> Re
             Some((tag, _)) => {
                 return Err(Error::Init {
                     id: id.into(),
-                    msg: format!("unexpected message {tag:?} from exec process"),
+                    msg: format!("unexpected message {tag:?} from {who}"),
                 })
             }
         }

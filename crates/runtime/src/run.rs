@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 
 use nix::sys::signal::{SigSet, SigmaskHow};
 
-use crate::create::{create, CreateOptions};
+use crate::create::{create, Caller, CreateOptions};
 use crate::error::{Result, SysContext};
 use crate::lifecycle::{self, Container};
 use crate::state::{StateRoot, Status};
@@ -21,7 +21,13 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut old))
             .ctx(|| "block signals".into())?;
     }
-    let created = create(root, opts, !detach);
+    let created = create(
+        root,
+        opts,
+        Caller::Run {
+            foreground: !detach,
+        },
+    );
     let created = match created {
         Ok(c) => c,
         Err(e) => {
@@ -47,7 +53,12 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         // The window size before the process starts, not after (runc races).
         crate::supervise::copy_winsize(std::io::stdin().as_fd(), m.as_fd());
     }
-    if let Err(e) = lifecycle::release_barrier(&container) {
+    let started = match &created.chan {
+        // No barrier: the init goes on to execve by itself.
+        Some(chan) => crate::exec::wait_exec(chan, created.pid, &container, &id, "init"),
+        None => lifecycle::release_barrier(&container),
+    };
+    if let Err(e) = started {
         let _ = lifecycle::delete(root, &id, true);
         return Err(e);
     }

@@ -354,7 +354,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
     let root = StateRoot::new(cli.root.clone().unwrap_or_else(lifecycle::default_root));
     match cli.command {
         Command::Create(args) => {
-            onggi_runtime::create::create(&root, &args.options(rootless), false)?;
+            onggi_runtime::create::create(
+                &root,
+                &args.options(rootless),
+                onggi_runtime::create::Caller::Create,
+            )?;
         }
         Command::Start { id } => lifecycle::start(&root, &id)?,
         Command::Run { create, detach } => {

@@ -72,6 +72,10 @@ pub struct InitPlan {
     /// Ask the parent for the hook round trip (any hook before start).
     pub wants_hooks: bool,
     pub cgroup: CgroupPlan,
+    /// Wait at the exec fifo for `start` (create). False for `run`, whose
+    /// parent starts the container right away: the init goes on to execve
+    /// after READY and reports on the channel instead.
+    pub wait_for_start: bool,
     /// O_PATH fd of the state directory: the exec fifo is opened through
     /// it after pivot_root, when the host path is no longer reachable.
     pub state_dir: OwnedFd,
@@ -97,7 +101,8 @@ pub fn main(plan: &InitPlan, chan: &Channel) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    // Before the barrier the parent listens on the channel.
+    // Before the barrier (and without one, for `run`) the parent listens
+    // on the channel.
     let _ = chan.send(sync::ERROR, err.to_string().as_bytes());
     // SAFETY: _exit is always safe; skip atexit handlers of the parent's copy.
     unsafe { libc::_exit(1) }
@@ -221,6 +226,12 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     process::switch_user(&plan.process, plan.setgroups)?;
 
     chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
+    if !plan.wait_for_start {
+        // `run`: no barrier and no fifo. The parent reads the channel until
+        // EOF (close-on-exec: the process runs) or an error (ours, or the
+        // trampoline's record of a failed execve) and tells the user.
+        return Err(after_barrier(plan, chan.as_fd(), &exe, &env, &state_json));
+    }
 
     // The start barrier: blocks until `start` opens the fifo for reading.
     let fifo = nix::fcntl::openat(
@@ -474,9 +485,13 @@ fn load_seccomp(filter: &onggi_seccomp::Filter, chan: &Channel) -> Result<()> {
     Ok(())
 }
 
+/// From the start of the container to its process: startContainer hooks,
+/// the last security steps, execve. A failed final execve is reported by
+/// the trampoline through `report`: the exec fifo, or the channel when
+/// there is no barrier.
 fn after_barrier(
     plan: &InitPlan,
-    fifo: std::os::fd::BorrowedFd<'_>,
+    report: std::os::fd::BorrowedFd<'_>,
     exe: &std::ffi::CString,
     env: &[std::ffi::CString],
     state_json: &[u8],
@@ -506,7 +521,7 @@ fn after_barrier(
     }
     if let Some(memfd) = &plan.trampoline {
         // The trampoline reports a failed execve through the fifo.
-        return crate::trampoline::exec(memfd.as_fd(), fifo, exe, &plan.process.args, env);
+        return crate::trampoline::exec(memfd.as_fd(), report, exe, &plan.process.args, env);
     }
     process::exec(exe, &plan.process, env)
 }
