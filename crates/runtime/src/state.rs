@@ -161,6 +161,34 @@ impl StateRoot {
 
     pub fn remove(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id);
+        // The files a container dir holds, then the dir: fewer calls than
+        // a directory walk. Anything else in it (a temporary file left by a
+        // crash) falls back to the walk.
+        if let Ok(fd) = nix::fcntl::open(
+            &dir,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            for name in [STATE_FILE, EXEC_FIFO] {
+                let _ = nix::unistd::unlinkat(
+                    std::os::fd::AsFd::as_fd(&fd),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                );
+            }
+            drop(fd);
+            match nix::unistd::unlinkat(
+                nix::fcntl::AT_FDCWD,
+                &dir,
+                nix::unistd::UnlinkatFlags::RemoveDir,
+            ) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
+                Err(_) => {}
+            }
+        }
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

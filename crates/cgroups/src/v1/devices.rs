@@ -28,8 +28,7 @@ pub(super) fn apply(dir: &Path, devices: &[LinuxDeviceCgroup]) -> Result<()> {
     let mut deny = fs::Writer::open(&dir.join("devices.deny"), "devices.deny", "a")?;
     deny.write("a")?;
     let mut allow = None;
-    for r in &rules {
-        let line = r.v1_line();
+    for (r, line) in without_repeats(&rules) {
         if r.allow {
             let allow = match &mut allow {
                 Some(w) => w,
@@ -46,6 +45,34 @@ pub(super) fn apply(dir: &Path, devices: &[LinuxDeviceCgroup]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The rules with their v1 lines, leaving out a rule that repeats one
+/// already written since the last switch between allow and deny: within
+/// such a run a repeat changes nothing (the runtime's default device rules
+/// overlap those of a typical config), and each write costs the kernel a
+/// pass over the exception list. A deny of everything right after the
+/// initial "a" is such a repeat too.
+fn without_repeats(rules: &[Rule]) -> Vec<(&Rule, String)> {
+    let mut out = Vec::with_capacity(rules.len());
+    let mut allowing = false;
+    let mut run: Vec<String> = vec![DENY_ALL.to_string()];
+    for r in rules {
+        let line = r.v1_line();
+        if r.allow != allowing {
+            allowing = r.allow;
+            run.clear();
+        }
+        if run.contains(&line) {
+            continue;
+        }
+        run.push(line.clone());
+        out.push((r, line));
+    }
+    out
+}
+
+/// The line of a rule denying every device ("a" alone means the same).
+const DENY_ALL: &str = "a *:* rwm";
 
 #[cfg(test)]
 mod tests {
@@ -80,9 +107,47 @@ mod tests {
             std::fs::read_to_string(t.path().join("devices.allow")).unwrap(),
             "c 1:3 rwm"
         );
+        // The config's deny-all repeats the initial "a": written once.
         assert_eq!(
             std::fs::read_to_string(t.path().join("devices.deny")).unwrap(),
-            "aa *:* rwm"
+            "a"
+        );
+    }
+
+    fn rule(allow: bool, major: i64, minor: i64) -> LinuxDeviceCgroup {
+        LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .typ(LinuxDeviceType::C)
+            .major(major)
+            .minor(minor)
+            .access("rwm")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn repeats_within_a_run_are_written_once_across_runs_again() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("devices.allow"), "").unwrap();
+        std::fs::write(t.path().join("devices.deny"), "").unwrap();
+        // allow 1:3 twice, deny it, allow it again: the last allow matters
+        // (it follows a deny) and must be written.
+        let rules = [
+            rule(true, 1, 3),
+            rule(true, 1, 5),
+            rule(true, 1, 3),
+            rule(false, 1, 3),
+            rule(false, 1, 3),
+            rule(true, 1, 3),
+        ];
+        apply(t.path(), &rules).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("devices.allow")).unwrap(),
+            "c 1:3 rwmc 1:5 rwmc 1:3 rwm"
+        );
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("devices.deny")).unwrap(),
+            "ac 1:3 rwm"
         );
     }
 }

@@ -39,6 +39,7 @@ pub(crate) fn after_create(cg: &Cgroup) -> Result<()> {
         return Ok(());
     };
     // Top-down, so each level inherits from a filled-in parent.
+    let mut leaf_done = false;
     for p in cg
         .created
         .iter()
@@ -46,7 +47,11 @@ pub(crate) fn after_create(cg: &Cgroup) -> Result<()> {
     {
         if p.starts_with(&d.mount) {
             cpuset::inherit(p)?;
+            leaf_done |= *p == d.path;
         }
+    }
+    if leaf_done {
+        return Ok(());
     }
     cpuset::inherit(&d.path)
 }

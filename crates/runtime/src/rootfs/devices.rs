@@ -2,7 +2,7 @@
 //! plus linux.devices, and the /dev symlinks.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -92,33 +92,56 @@ pub fn plan(spec_devices: &[LinuxDevice]) -> Result<Vec<DeviceNode>> {
     Ok(out)
 }
 
-/// Create one device node inside root. In a user namespace mknod is not
-/// allowed: bind-mount the host's node instead, as runc does.
-pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
-    let ctx = |what: &str| {
-        let p = d.path.display().to_string();
-        let what = what.to_string();
-        move |e: Errno| Error::sys(format!("{what} {p}"), e)
-    };
-    if in_userns {
-        let target = paths::create_in_root(root, &d.path, Kind::File)
-            .map_err(ctx("create bind target for device"))?;
-        let t = paths::fd_path(target.as_fd());
-        return mount(
-            Some(d.path.as_path()),
-            t.as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(ctx("bind host device onto"));
+/// Create the device nodes inside root, opening each parent directory once
+/// (they are all in /dev, usually).
+pub fn create_all(root: BorrowedFd, nodes: &[DeviceNode], in_userns: bool) -> Result<()> {
+    let mut parent: Option<(&Path, OwnedFd)> = None;
+    for d in nodes {
+        if in_userns {
+            bind_host_node(root, d)?;
+            continue;
+        }
+        let parent_path = d.path.parent().unwrap_or(Path::new("/"));
+        let dir = match parent.take() {
+            Some((p, fd)) if p == parent_path => fd,
+            _ => open_parent(root, d, parent_path)?,
+        };
+        create(dir.as_fd(), d)?;
+        parent = Some((parent_path, dir));
     }
-    let parent_path = d.path.parent().unwrap_or(Path::new("/"));
+    Ok(())
+}
+
+fn ctx<'a>(d: &'a DeviceNode, what: &'static str) -> impl Fn(Errno) -> Error + 'a {
+    move |e: Errno| Error::sys(format!("{what} {}", d.path.display()), e)
+}
+
+/// In a user namespace mknod is not allowed: bind-mount the host's node
+/// instead, as runc does.
+fn bind_host_node(root: BorrowedFd, d: &DeviceNode) -> Result<()> {
+    let target = paths::create_in_root(root, &d.path, Kind::File)
+        .map_err(ctx(d, "create bind target for device"))?;
+    let t = paths::fd_path(target.as_fd());
+    mount(
+        Some(d.path.as_path()),
+        t.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(ctx(d, "bind host device onto"))
+}
+
+fn open_parent(root: BorrowedFd, d: &DeviceNode, parent_path: &Path) -> Result<OwnedFd> {
     let parent = paths::create_in_root(root, parent_path, Kind::Dir)
-        .map_err(ctx("create parent of device"))?;
-    let dir = paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .map_err(ctx("open parent of device"))?;
+        .map_err(ctx(d, "create parent of device"))?;
     drop(parent);
+    paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(ctx(d, "open parent of device"))
+}
+
+/// Create one device node in `dir`, its parent directory inside the root.
+fn create(dir: BorrowedFd, d: &DeviceNode) -> Result<()> {
     let name = d
         .path
         .file_name()
@@ -137,27 +160,61 @@ pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
             // it unless it is already the right node.
             Errno::EEXIST if attempt == 0 => {
                 let st = nix::sys::stat::fstatat(
-                    dir.as_fd(),
+                    dir,
                     cname.as_c_str(),
                     nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
                 )
-                .map_err(ctx("stat existing"))?;
+                .map_err(ctx(d, "stat existing"))?;
                 if st.st_mode & libc::S_IFMT == d.kind && st.st_rdev == dev {
                     break;
                 }
                 // SAFETY: valid dir fd and C string; flags 0 removes a non-directory.
                 if unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) } != 0 {
-                    return Err(ctx("remove existing")(Errno::last()));
+                    return Err(ctx(d, "remove existing")(Errno::last()));
                 }
             }
-            e => return Err(ctx("mknod")(e)),
+            e => return Err(ctx(d, "mknod")(e)),
         }
     }
     // mknod's mode is filtered by the umask; set it exactly.
-    nix::sys::stat::fchmodat(
-        dir.as_fd(),
+    chmod_nofollow(dir, &cname, d.mode).map_err(ctx(d, "chmod"))?;
+    nix::unistd::fchownat(
+        dir,
         cname.as_c_str(),
-        nix::sys::stat::Mode::from_bits_truncate(d.mode),
+        Some(nix::unistd::Uid::from_raw(d.uid)),
+        Some(nix::unistd::Gid::from_raw(d.gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(ctx(d, "chown"))?;
+    Ok(())
+}
+
+/// chmod without following a symlink: one fchmodat2 call (Linux 6.6), else
+/// the libc emulation (an O_PATH open and a chmod through /proc/self/fd).
+fn chmod_nofollow(dir: BorrowedFd, name: &CString, mode: u32) -> std::result::Result<(), Errno> {
+    // SAFETY: valid dir fd and C string, integer arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fchmodat2,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            mode & 0o7777,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        Errno::ENOSYS => {}
+        // A symlink: nothing to set (as the emulation answers).
+        Errno::EOPNOTSUPP => return Ok(()),
+        e => return Err(e),
+    }
+    nix::sys::stat::fchmodat(
+        dir,
+        name.as_c_str(),
+        nix::sys::stat::Mode::from_bits_truncate(mode),
         nix::sys::stat::FchmodatFlags::NoFollowSymlink,
     )
     .or_else(|e| {
@@ -167,16 +224,6 @@ pub fn create(root: BorrowedFd, d: &DeviceNode, in_userns: bool) -> Result<()> {
             Err(e)
         }
     })
-    .map_err(ctx("chmod"))?;
-    nix::unistd::fchownat(
-        dir.as_fd(),
-        cname.as_c_str(),
-        Some(nix::unistd::Uid::from_raw(d.uid)),
-        Some(nix::unistd::Gid::from_raw(d.gid)),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(ctx("chown"))?;
-    Ok(())
 }
 
 /// /dev/fd, stdin, stdout, stderr (and core where /proc/kcore exists), and

@@ -237,9 +237,7 @@ pub fn prepare(plan: &RootfsPlan, in_cgroup: &mut dyn FnMut() -> Result<()>) -> 
         in_cgroup()?;
     }
     if plan.make_devices {
-        for d in &plan.devices {
-            devices::create(root.as_fd(), d, plan.in_userns)?;
-        }
+        devices::create_all(root.as_fd(), &plan.devices, plan.in_userns)?;
         devices::symlinks(root.as_fd(), plan.with_ptmx)?;
     }
     Ok(root)

@@ -229,6 +229,9 @@ pub fn do_mount(
                 e,
             )
         })?;
+        if remount_flags(o.flags).is_empty() && !needs_finish(m) {
+            return Ok(());
+        }
         // The bind itself ignores other flags: apply them with a remount of
         // the new mount, addressed through a fresh fd of it.
         let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
@@ -299,9 +302,18 @@ pub fn do_mount(
             ))
         }
     }
+    if !needs_finish(m) {
+        return Ok(());
+    }
     let fresh = paths::open_in_root(root, &m.destination, libc::O_PATH, 0)
         .map_err(errno_ctx("reopen", m))?;
     finish(&fresh, m)
+}
+
+/// Whether [`finish`] has anything to do for `m` (else the new mount need
+/// not be reopened).
+fn needs_finish(m: &PlannedMount) -> bool {
+    !m.options.propagation.is_empty() || m.options.rec_set != 0 || m.options.rec_clear != 0
 }
 
 /// Propagation changes and recursive attributes, after the mount exists.
