@@ -232,14 +232,16 @@ fn unknown_id_for_state_start_kill_delete() {
 fn delete_force_of_unknown_id_succeeds_like_runc() {
     // runc: `delete --force` of a container that does not exist is not an
     // error (containerd relies on it to clean up idempotently); it also
-    // removes a state dir left without state.json.
+    // removes what a create that died half-way left: the empty state file
+    // that reserved the id, and the exec fifo.
     let ctx = Ctx::new();
     let out = ctx.rt(&["delete", "--force", "rt-no-such-container"]);
     assert_eq!(out.code, 0, "runc exits 0 here: {out}");
-    fs::create_dir_all(ctx.root_path().join("rt-half-made")).unwrap();
+    fs::write(ctx.root_path().join("rt-half-made.json"), "").unwrap();
+    fs::write(ctx.root_path().join("rt-half-made.fifo"), "").unwrap();
     let out = ctx.rt(&["delete", "--force", "rt-half-made"]);
     assert_eq!(out.code, 0, "{out}");
-    assert!(!ctx.root_path().join("rt-half-made").exists());
+    assert!(ctx.state_files("rt-half-made").is_empty());
 }
 
 #[test]

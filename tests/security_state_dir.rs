@@ -2,10 +2,10 @@
 //! CVE-2019-5736 class: a runtime process inside the container's pid
 //! namespace exposes its fds and exe through /proc/<pid>/). While a
 //! container waits at the start barrier its init holds an O_PATH fd of the
-//! host state dir <root>/<id> (to open exec.fifo after pivot_root). A
-//! process of another container sharing the pid namespace must not be
-//! able to reach that directory: read state.json, create files there, or
-//! open exec.fifo (which would start the container without `start`).
+//! host state root (to open <id>.fifo after pivot_root). A process of
+//! another container sharing the pid namespace must not be able to reach
+//! that directory: read <id>.json, create files there, or open <id>.fifo
+//! (which would start the container without `start`).
 
 mod security_common;
 
@@ -26,26 +26,26 @@ fn state_dir_and_exec_fifo_unreachable_from_a_container() {
     let script = r#"
 for f in /proc/1/fd/*; do echo "fd $f -> $(readlink $f 2>&1)"; done
 for f in /proc/1/fd/*; do
-  if [ -e $f/state.json ]; then
-    echo "STATE $f"; head -c 80 $f/state.json; echo
+  if [ -e $f/ID.json ]; then
+    echo "STATE $f"; head -c 80 $f/ID.json; echo
     touch $f/pwned-by-container && echo "WROTE $f"
   fi
-  if [ -p $f/exec.fifo ]; then
+  if [ -p $f/ID.fifo ]; then
     echo "FIFO $f"
-    ( cat $f/exec.fifo > /dev/null ) &
+    ( cat $f/ID.fifo > /dev/null ) &
     sleep 1
   fi
 done
 true
-"#;
-    let mut b = env.bundle("intruder", &["sh", "-c", script]);
+"#
+    .replace("ID", &ida);
+    let mut b = env.bundle("intruder", &["sh", "-c", &script]);
     b.config["linux"]["namespaces"][0] =
         serde_json::json!({"type": "pid", "path": format!("/proc/{apid}/ns/pid")});
     let idb = env.id("intr");
     let out = env.run(&b, &idb);
     eprintln!("intruder: {out:?}");
-    let state_dir = env.root.join(&ida);
-    let planted = state_dir.join("pwned-by-container");
+    let planted = env.root.join("pwned-by-container");
     assert!(
         !planted.exists(),
         "a container created {} in the host state dir:\n{}",
@@ -54,7 +54,7 @@ true
     );
     assert!(
         !out.stdout.contains("STATE "),
-        "a container read the host state.json:\n{}",
+        "a container read the host state file:\n{}",
         out.stdout
     );
     assert!(
@@ -79,15 +79,15 @@ fn state_dir_not_visible_inside_the_container() {
     let env = Env::new();
     let root = env.root.display().to_string();
     let script = format!(
-        "ls -l /proc/1/fd /proc/self/fd 2>&1; find / -xdev -name exec.fifo 2>/dev/null; ls {root} 2>&1; true"
+        "ls -l /proc/1/fd /proc/self/fd 2>&1; find / -xdev -name '*.fifo' 2>/dev/null; ls {root} 2>&1; true"
     );
     let b = env.bundle("b", &["sh", "-c", &script]);
     let id = env.id("vis");
     let out = env.run(&b, &id);
     assert!(out.ok, "{out:?}");
     assert!(
-        !out.stdout.contains("exec.fifo"),
-        "exec.fifo visible:\n{}",
+        !out.stdout.contains(".fifo"),
+        "an exec fifo visible:\n{}",
         out.stdout
     );
     assert!(

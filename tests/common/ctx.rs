@@ -197,11 +197,21 @@ impl Ctx {
         pid
     }
 
-    /// Is there nothing left of container `id`: no state dir, no cgroup dirs.
+    /// The container's files in the state root: `<id>.json`, `<id>.fifo`
+    /// and the temporary file of a state write.
+    pub fn state_files(&self, id: &str) -> Vec<PathBuf> {
+        [".json", ".fifo", ".json.tmp"]
+            .iter()
+            .map(|s| self.root.path().join(format!("{id}{s}")))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Is there nothing left of container `id`: no state file, no cgroup dirs.
     pub fn leftovers(&self, id: &str) -> Vec<String> {
         let mut left = Vec::new();
-        if self.root.path().join(id).exists() {
-            left.push(format!("state dir {}", self.root.path().join(id).display()));
+        for p in self.state_files(id) {
+            left.push(format!("state file {}", p.display()));
         }
         for d in cgroup_dirs(id) {
             if d.exists() {
@@ -234,15 +244,15 @@ impl Drop for Ctx {
                     self.pids.borrow_mut().push(p as i32);
                 }
             }
-            if self.root.path().join(id).exists() {
+            if !self.state_files(id).is_empty() {
                 let out = self.rt(&["delete", "--force", id]);
                 if !out.ok() {
                     problems.push(format!("delete --force {id}: {out}"));
                 }
             }
-            if self.root.path().join(id).exists() {
-                problems.push(format!("state dir of {id} left after delete --force"));
-                let _ = fs::remove_dir_all(self.root.path().join(id));
+            for p in self.state_files(id) {
+                problems.push(format!("{} left after delete --force", p.display()));
+                let _ = fs::remove_file(p);
             }
         }
         // Processes: the init pids we saw must be gone (or zombies waiting

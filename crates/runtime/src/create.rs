@@ -164,7 +164,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
     };
 
     // From here on, things exist: the guard removes them on failure.
-    let dir = root.reserve(&opts.id)?;
+    root.reserve(&opts.id)?;
     let mut guard = Guard {
         root,
         id: opts.id.clone(),
@@ -195,7 +195,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         (None, Some(cgroup), init::CgroupPlan::Deferred { early })
     };
     if wait_for_start {
-        let fifo = dir.join(crate::state::EXEC_FIFO);
+        let fifo = root.fifo_path(&opts.id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .ctx(|| format!("mkfifo {}", fifo.display()))?;
         // mkfifo's mode is filtered by our umask.
@@ -203,11 +203,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
             .at(&fifo)?;
     }
     let state_dir: OwnedFd = nix::fcntl::open(
-        &dir,
+        &root.path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .ctx(|| format!("open {}", dir.display()))?;
+    .ctx(|| format!("open {}", root.path.display()))?;
 
     let (relay_ours, relay_theirs) = if terminal && console.is_none() {
         let (a, b) = std::os::unix::net::UnixStream::pair()

@@ -9,20 +9,25 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result, SysContext};
-use crate::state::{ContainerState, StateRoot, Status, EXEC_FIFO};
+use crate::state::{ContainerState, StateRoot, Status};
 
 /// A loaded container and its current status.
 pub struct Container {
     pub state: ContainerState,
     pub status: Status,
-    pub dir: std::path::PathBuf,
+    /// `<root>/<id>.fifo`, the start barrier.
+    pub fifo: std::path::PathBuf,
 }
 
 pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
     let state = root.load(id)?;
-    let dir = root.container_dir(id);
-    let status = state.status(&dir);
-    Ok(Container { state, status, dir })
+    let fifo = root.fifo_path(id);
+    let status = state.status(&fifo);
+    Ok(Container {
+        state,
+        status,
+        fifo,
+    })
 }
 
 /// `start`: release the barrier, report the init's error if it failed
@@ -89,9 +94,9 @@ fn let_the_process_run(pid: i32) {
 /// data) or to report an error (data: the init's message, or the exec
 /// trampoline's record of a failed execve).
 pub fn release_barrier(c: &Container) -> Result<()> {
-    let fifo_path = c.dir.join(EXEC_FIFO);
+    let fifo_path = &c.fifo;
     let fifo = nix::fcntl::open(
-        &fifo_path,
+        fifo_path.as_path(),
         OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
@@ -135,7 +140,7 @@ pub fn release_barrier(c: &Container) -> Result<()> {
     }
     // The fifo's removal marks the container as started. Not earlier: the
     // init may not have opened it yet.
-    std::fs::remove_file(&fifo_path).map_err(|e| Error::io(&fifo_path, e))?;
+    std::fs::remove_file(fifo_path).map_err(|e| Error::io(fifo_path, e))?;
     if !msg.is_empty() {
         // The exec trampoline's record of a failed execve, or the init's text.
         let msg = match crate::trampoline::decode(&msg) {
@@ -214,8 +219,8 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let c = match load(root, id) {
         Ok(c) => c,
         // As runc: forcing the delete of an unknown container succeeds (a
-        // shim cleaning up may race with another delete); a state dir
-        // without state.json (a create that died half-way) is removed.
+        // shim cleaning up may race with another delete); the empty state
+        // file of a create that died half-way is removed.
         Err(Error::NotFound(_)) if force => return root.remove(id),
         Err(e) => return Err(e),
     };

@@ -36,11 +36,10 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         }
     };
     let id = opts.id.clone();
-    let dir = root.container_dir(&id);
     let container = Container {
         state: created.state.clone(),
         status: Status::Created,
-        dir,
+        fifo: root.fifo_path(&id),
     };
     let console = match created.console {
         // The init sent its pty master over our end of the socketpair.
@@ -71,7 +70,7 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     // The init is gone: remove the container as `runc run` does. The state
     // is the one we wrote (no re-read); a concurrent `delete` may have
     // removed the container already, and then there is nothing to do.
-    if container.dir.exists() {
+    if root.state_path(&id).exists() {
         lifecycle::destroy(root, &container.state)?;
     }
     Ok(code)

@@ -76,8 +76,9 @@ pub struct InitPlan {
     /// parent starts the container right away: the init goes on to execve
     /// after READY and reports on the channel instead.
     pub wait_for_start: bool,
-    /// O_PATH fd of the state directory: the exec fifo is opened through
-    /// it after pivot_root, when the host path is no longer reachable.
+    /// O_PATH fd of the state root: the exec fifo (`<id>.fifo`) is opened
+    /// through it after pivot_root, when the host path is no longer
+    /// reachable.
     pub state_dir: OwnedFd,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
@@ -236,8 +237,8 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     // The start barrier: blocks until `start` opens the fifo for reading.
     let fifo = nix::fcntl::openat(
         plan.state_dir.as_fd(),
-        crate::state::EXEC_FIFO,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        crate::state::fifo_name(&plan.id).as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     );
     let fifo = match fifo {
