@@ -76,16 +76,26 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
 }
 
 pub(crate) fn read_path(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| Error::Read {
+    read_small(path).map_err(|e| Error::Read {
         path: path.to_path_buf(),
         source: e,
     })
 }
 
+/// Read a /proc or cgroup file. They report size 0, so a plain
+/// `read_to_string` starts with a 32-byte read and doubles; one page up
+/// front takes one or two reads for what the runtime reads.
+fn read_small(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut s = String::with_capacity(4096);
+    fs::File::open(path)?.read_to_string(&mut s)?;
+    Ok(s)
+}
+
 /// Read a file that may legitimately be absent (optional statistics).
 pub(crate) fn read_opt(dir: &Path, file: &str) -> Result<Option<String>> {
     let path = dir.join(file);
-    match fs::read_to_string(&path) {
+    match read_small(&path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::Read { path, source: e }),

@@ -48,25 +48,28 @@ fn unescape(s: &str) -> String {
 
 pub(crate) fn parse_mountinfo(s: &str) -> Vec<CgMount> {
     let mut out = Vec::new();
+    // Most lines are not cgroup mounts: look at the filesystem type first,
+    // and take the other fields without collecting every line's fields.
     for line in s.lines() {
         let Some((pre, post)) = line.split_once(" - ") else {
             continue;
         };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let v2 = match post[0] {
-            "cgroup" => false,
-            "cgroup2" => true,
+        let mut post = post.split(' ');
+        let v2 = match post.next() {
+            Some("cgroup") => false,
+            Some("cgroup2") => true,
             _ => continue,
+        };
+        let mut pre = pre.split(' ').skip(3);
+        let (Some(root), Some(mountpoint), Some(opts)) = (pre.next(), pre.next(), post.nth(1))
+        else {
+            continue;
         };
         out.push(CgMount {
             v2,
-            root: unescape(pre[3]),
-            mountpoint: PathBuf::from(unescape(pre[4])),
-            opts: post[2].split(',').map(str::to_string).collect(),
+            root: unescape(root),
+            mountpoint: PathBuf::from(unescape(mountpoint)),
+            opts: opts.split(',').map(str::to_string).collect(),
         });
     }
     out

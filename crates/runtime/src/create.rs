@@ -116,7 +116,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
             "--console-socket given but process.terminal is false".into(),
         ));
     }
-    let linux = spec.linux().clone().unwrap_or_default();
+    let no_linux;
+    let linux = match spec.linux() {
+        Some(l) => l,
+        None => {
+            no_linux = oci_spec::runtime::Linux::default();
+            &no_linux
+        }
+    };
     let ns = NamespacePlan::from_spec(
         linux.namespaces().as_deref().unwrap_or(&[]),
         linux.time_offsets().as_ref(),
@@ -294,17 +301,23 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
     let pid_start_time = crate::state::proc_stat(pid.as_raw())
         .map(|s| s.0)
         .unwrap_or(0);
+    // The state keeps the config (not a copy of it: the bundle is done).
+    let Bundle {
+        dir: bundle_dir,
+        spec: config,
+        rootfs,
+    } = bundle;
     let state = ContainerState {
         id: opts.id.clone(),
         pid: pid.as_raw(),
         pid_start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        bundle: bundle_dir,
+        rootfs,
         created: crate::time::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: config.annotations().clone().unwrap_or_default(),
         owner: String::new(),
         cgroup,
-        config: spec.clone(),
+        config,
     };
     root.save(&state)?;
 

@@ -36,12 +36,18 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         }
     };
     let id = opts.id.clone();
+    let crate::create::Created {
+        state,
+        pid,
+        console,
+        chan,
+    } = created;
     let container = Container {
-        state: created.state.clone(),
+        state,
         status: Status::Created,
         fifo: root.fifo_path(&id),
     };
-    let console = match created.console {
+    let console = match console {
         // The init sent its pty master over our end of the socketpair.
         Some(sock) => {
             Some(crate::sync::recv_fd(sock.as_fd()).ctx(|| "receive the pty master".into())?)
@@ -52,9 +58,9 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
         // The window size before the process starts, not after (runc races).
         crate::supervise::copy_winsize(std::io::stdin().as_fd(), m.as_fd());
     }
-    let started = match &created.chan {
+    let started = match &chan {
         // No barrier: the init goes on to execve by itself.
-        Some(chan) => crate::exec::wait_exec(chan, created.pid, &container, &id, "init"),
+        Some(chan) => crate::exec::wait_exec(chan, pid, &container, &id, "init"),
         None => lifecycle::release_barrier(&container),
     };
     if let Err(e) = started {
@@ -65,7 +71,7 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     if detach {
         return Ok(0);
     }
-    let code = crate::supervise::supervise(created.pid, console.as_ref(), &all)?;
+    let code = crate::supervise::supervise(pid, console.as_ref(), &all)?;
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     // The init is gone: remove the container as `runc run` does. The state
     // is the one we wrote (no re-read); a concurrent `delete` may have
