@@ -319,7 +319,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         cgroup,
         config,
     };
-    root.save(&state)?;
+    root.save_new(&state)?;
 
     drive_init(&ours, &state, pid, &hooks)?;
     if let Some(p) = &opts.pid_file {

@@ -24,6 +24,8 @@ use crate::error::{Error, IoContext, Result};
 const STATE_SUFFIX: &str = ".json";
 const TMP_SUFFIX: &str = ".json.tmp";
 const FIFO_SUFFIX: &str = ".fifo";
+/// What one write puts into a file as one change of its size.
+const PAGE: usize = 4096;
 
 /// The exec fifo's name in the state root.
 pub fn fifo_name(id: &str) -> String {
@@ -169,22 +171,52 @@ impl StateRoot {
         })
     }
 
+    /// The first state of a container just reserved: written into the
+    /// empty `<id>.json` with one write when it fits in a page, which a
+    /// reader sees whole or not at all (the file's size changes once, after
+    /// the data is in); else as [`StateRoot::save`] does.
+    ///
+    /// Not a rename over the empty file: ext4 (auto_da_alloc) then gives the
+    /// new file a block at once, and removing it waits for that block's
+    /// discard (~0.1 ms of every `run` on a `discard` mount).
+    pub fn save_new(&self, state: &ContainerState) -> Result<()> {
+        let path = self.state_path(&state.id);
+        let data = self.serialize(state, &path)?;
+        if data.len() > PAGE {
+            return self.write_replace(state, &data);
+        }
+        fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
+            .at(&path)
+    }
+
     /// Write `<id>.json` atomically (temp file + rename). /run is a tmpfs,
     /// so no fsync: the state must not outlive a reboot anyway.
     pub fn save(&self, state: &ContainerState) -> Result<()> {
-        let tmp = self.tmp_path(&state.id);
-        let data = serde_json::to_vec(state).map_err(|e| Error::State {
+        let data = self.serialize(state, &self.tmp_path(&state.id))?;
+        self.write_replace(state, &data)
+    }
+
+    fn serialize(&self, state: &ContainerState, path: &Path) -> Result<Vec<u8>> {
+        serde_json::to_vec(state).map_err(|e| Error::State {
             id: state.id.clone(),
-            path: tmp.clone(),
+            path: path.to_path_buf(),
             msg: e.to_string(),
-        })?;
+        })
+    }
+
+    fn write_replace(&self, state: &ContainerState, data: &[u8]) -> Result<()> {
+        let tmp = self.tmp_path(&state.id);
         fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &data))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, data))
             .at(&tmp)?;
         let path = self.state_path(&state.id);
         fs::rename(&tmp, &path).at(&path)
@@ -308,6 +340,46 @@ mod tests {
         assert!(matches!(root.load("one"), Err(Error::NotFound(_))));
         root.remove("one").expect("remove");
         root.remove("one").expect("remove twice is fine");
+    }
+
+    fn state_of(id: &str, annotation_bytes: usize) -> ContainerState {
+        let mut annotations = HashMap::new();
+        annotations.insert("pad".to_string(), "x".repeat(annotation_bytes));
+        ContainerState {
+            id: id.into(),
+            pid: 1,
+            pid_start_time: 2,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "now".into(),
+            annotations,
+            owner: String::new(),
+            cgroup: None,
+            config: oci_spec::runtime::Spec::default(),
+        }
+    }
+
+    #[test]
+    fn first_save_small_or_large_then_update_and_list() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = StateRoot::new(dir.path().join("state"));
+        // One page (written in place) and several (temp file + rename).
+        for (id, pad) in [("small", 10), ("large", 3 * PAGE)] {
+            root.reserve(id).expect("reserve");
+            root.save_new(&state_of(id, pad)).expect("first save");
+            let back = root.load(id).expect("load");
+            assert_eq!(back.annotations["pad"].len(), pad, "{id}");
+            let mut changed = back.clone();
+            changed.pid = 7;
+            root.save(&changed).expect("update");
+            assert_eq!(root.load(id).expect("load again").pid, 7, "{id}");
+        }
+        assert_eq!(root.list().expect("list"), ["large", "small"]);
+        for id in ["small", "large"] {
+            root.remove(id).expect("remove");
+        }
+        let left: Vec<_> = fs::read_dir(&root.path).expect("read").flatten().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]
