@@ -6,6 +6,8 @@
 #![no_main]
 
 #[cfg(onggi_runtime_musl)]
+mod copy;
+#[cfg(onggi_runtime_musl)]
 mod musl;
 
 use std::io::Write;

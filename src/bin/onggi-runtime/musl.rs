@@ -207,3 +207,32 @@ unsafe impl GlobalAlloc for Allocator {
         self.with_heap(|h| unsafe { h.realloc(ptr, layout.size(), layout.align(), new_size) })
     }
 }
+
+/// memcpy for the many small copies Rust code makes (a `run` makes ~3,300,
+/// half of them under 6 bytes): musl's x86_64 memcpy starts every copy with
+/// `rep movsq` and copies the rest a byte at a time with `movsb`, ~50-100
+/// cycles even for a few bytes. See `copy.rs`. Measured: `run` -0.14 to
+/// -0.17 ms (alternating builds, 10 x 30 runs).
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn memcpy(dst: *mut c_void, src: *const c_void, n: usize) -> *mut c_void {
+    // SAFETY: the caller's memcpy contract is copy_forward's.
+    unsafe { crate::copy::copy_forward(dst.cast(), src.cast(), n) };
+    dst
+}
+
+/// musl's memmove copies forward through `__memcpy_fwd`, defined in the
+/// same object as its memcpy (which would then be linked in twice): the
+/// same forward copy serves for both.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn __memcpy_fwd(
+    dst: *mut c_void,
+    src: *const c_void,
+    n: usize,
+) -> *mut c_void {
+    // SAFETY: memmove calls this only with dst below src, where a forward
+    // copy is correct (see copy_forward).
+    unsafe { crate::copy::copy_forward(dst.cast(), src.cast(), n) };
+    dst
+}
