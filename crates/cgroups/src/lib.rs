@@ -342,7 +342,9 @@ fn mkdir_p(mount: &Path, path: &Path, created: &mut Vec<PathBuf>) -> Result<()> 
         cur.push(c);
         match std::fs::create_dir(&cur) {
             Ok(()) => {
-                if !created.contains(&cur) {
+                // Byte comparison: `created` holds paths built the same way,
+                // and Path's == compares component by component.
+                if !created.iter().any(|p| p.as_os_str() == cur.as_os_str()) {
                     created.push(cur.clone());
                 }
             }

@@ -273,12 +273,13 @@ pub fn cgroup_rules(
                 minor: Option<i64>,
                 access: &str|
      -> LinuxDeviceCgroup {
-        serde_json::from_value(serde_json::json!({
-            "allow": true,
-            "type": match t { LinuxDeviceType::B => "b", _ => "c" },
-            "major": major, "minor": minor, "access": access
-        }))
-        .unwrap_or_default()
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true)
+            .set_typ(Some(t))
+            .set_major(major)
+            .set_minor(minor)
+            .set_access(Some(access.to_string()));
+        r
     };
     let mut out = spec_rules.to_vec();
     if out.is_empty() {
