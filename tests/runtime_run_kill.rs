@@ -108,6 +108,91 @@ fn run_detached_returns_and_container_keeps_running() {
     assert!(wait_pid_gone(pid, Duration::from_secs(5)));
 }
 
+/// `run` without a terminal or a pid file starts the container without
+/// the exec fifo (the init goes straight on to its program); `create`
+/// keeps the barrier. A program that cannot be run is still reported by
+/// `run`, and nothing is left behind.
+#[test]
+fn run_starts_without_the_barrier_that_create_keeps() {
+    let ctx = Ctx::new();
+    let b = Bundle::sh("exec sleep 60");
+    // Every file made in the state root, seen through inotify: a fifo that
+    // `run` made and removed again would show up here.
+    fs::create_dir_all(ctx.root_path()).unwrap();
+    let made = FilesMade::watch(ctx.root_path());
+    let ran = ctx.id("nobarrier");
+    let out = ctx.rt(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &ran]);
+    out.success();
+    let st = ctx.state(&ran);
+    assert_eq!(st["status"], "running", "{st}");
+    ctx.track_pid(st["pid"].as_i64().unwrap() as i32);
+    let names = made.names();
+    assert!(names.contains(&format!("{ran}.json")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(".fifo")),
+        "run made an exec fifo: {names:?}"
+    );
+    let created = ctx.id("barrier");
+    ctx.create(&b, &created).success();
+    assert_eq!(ctx.status(&created), "created");
+    assert!(made.names().contains(&format!("{created}.fifo")));
+    for id in [&ran, &created] {
+        ctx.delete(id, true).success();
+        ctx.assert_no_leftovers(id);
+    }
+
+    let mut missing = Bundle::sh("true");
+    missing.edit(|c| c["process"]["args"] = serde_json::json!(["/no/such/program"]));
+    let id = ctx.id("noprog");
+    let out = ctx.run(&missing, &id);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("/no/such/program"), "{out}");
+    ctx.assert_no_leftovers(&id);
+}
+
+/// The names of the files created in a directory from now on (inotify).
+struct FilesMade(std::os::fd::OwnedFd);
+
+impl FilesMade {
+    fn watch(dir: &std::path::Path) -> FilesMade {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain syscalls; the fd is owned from here on.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(fd >= 0, "inotify_init1");
+        // SAFETY: fd was just returned by the kernel.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid fd and C string.
+        let w = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), libc::IN_CREATE) };
+        assert!(w >= 0, "inotify_add_watch {}", dir.display());
+        FilesMade(owned)
+    }
+
+    fn names(&self) -> Vec<String> {
+        use std::os::fd::AsRawFd;
+        let mut names = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: buf is writable for its length.
+            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                return names;
+            }
+            let mut off = 0;
+            while off < n as usize {
+                // SAFETY: the kernel wrote whole inotify_event records.
+                let ev = unsafe { &*(buf.as_ptr().add(off) as *const libc::inotify_event) };
+                let start = off + std::mem::size_of::<libc::inotify_event>();
+                let name = &buf[start..start + ev.len as usize];
+                let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+                names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+                off = start + ev.len as usize;
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- kill
 
 #[test]

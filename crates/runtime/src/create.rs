@@ -201,20 +201,25 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         let early = !ns.new_mount || (ns.in_userns && !nix::unistd::geteuid().is_root());
         (None, Some(cgroup), init::CgroupPlan::Deferred { early })
     };
-    if wait_for_start {
+    let barrier = if wait_for_start {
         let fifo = root.fifo_path(&opts.id);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
             .ctx(|| format!("mkfifo {}", fifo.display()))?;
         // mkfifo's mode is filtered by our umask.
         std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
             .at(&fifo)?;
-    }
-    let state_dir: OwnedFd = nix::fcntl::open(
-        &root.path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx(|| format!("open {}", root.path.display()))?;
+        let state_root: OwnedFd = nix::fcntl::open(
+            &root.path,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ctx(|| format!("open {}", root.path.display()))?;
+        Some(state_root)
+    } else {
+        None
+    };
 
     let (relay_ours, relay_theirs) = if terminal && console.is_none() {
         let (a, b) = std::os::unix::net::UnixStream::pair()
@@ -252,8 +257,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         start_container_hooks: hooks.start_container().clone().unwrap_or_default(),
         wants_hooks,
         cgroup: cgroup_plan,
-        wait_for_start,
-        state_dir,
+        barrier,
         console: console.or(relay_theirs),
         preserve_fds: opts.preserve_fds,
         new_keyring: !opts.no_new_keyring,

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 
-/// Suffixes of a container's files in the state root. No id ends a state
-/// file's name in ".tmp" or ".fifo", so the names of different ids never
-/// collide.
+/// Suffixes of a container's files in the state root. A state file's name
+/// ends in ".json", a temporary file's in ".tmp", a fifo's in ".fifo", so
+/// the names of different ids never collide.
 const STATE_SUFFIX: &str = ".json";
 const TMP_SUFFIX: &str = ".json.tmp";
 const FIFO_SUFFIX: &str = ".fifo";
@@ -129,7 +129,7 @@ impl StateRoot {
 
     /// Reserve `id` for a new container: an empty `<root>/<id>.json`, made
     /// with O_EXCL, is the atomic "does this id exist" check. It reads as
-    /// no container until the first [`StateRoot::save`].
+    /// no container until [`StateRoot::save_new`] fills it.
     pub fn reserve(&self, id: &str) -> Result<()> {
         validate_id(id)?;
         fs::DirBuilder::new()

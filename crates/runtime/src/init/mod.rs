@@ -72,14 +72,12 @@ pub struct InitPlan {
     /// Ask the parent for the hook round trip (any hook before start).
     pub wants_hooks: bool,
     pub cgroup: CgroupPlan,
-    /// Wait at the exec fifo for `start` (create). False for `run`, whose
-    /// parent starts the container right away: the init goes on to execve
-    /// after READY and reports on the channel instead.
-    pub wait_for_start: bool,
-    /// O_PATH fd of the state root: the exec fifo (`<id>.fifo`) is opened
-    /// through it after pivot_root, when the host path is no longer
-    /// reachable.
-    pub state_dir: OwnedFd,
+    /// The start barrier (create): an O_PATH fd of the state root, through
+    /// which the exec fifo (`<id>.fifo`) is opened after pivot_root, when
+    /// the host path is no longer reachable. None for `run`, whose parent
+    /// starts the container right away: the init goes on to execve after
+    /// READY and reports on the channel instead.
+    pub barrier: Option<OwnedFd>,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
     /// Join a fresh session keyring named after the container (runc's
@@ -227,16 +225,16 @@ fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     process::switch_user(&plan.process, plan.setgroups)?;
 
     chan.send(sync::READY, b"").ctx(|| "report ready".into())?;
-    if !plan.wait_for_start {
+    let Some(state_root) = &plan.barrier else {
         // `run`: no barrier and no fifo. The parent reads the channel until
         // EOF (close-on-exec: the process runs) or an error (ours, or the
         // trampoline's record of a failed execve) and tells the user.
         return Err(after_barrier(plan, chan.as_fd(), &exe, &env, &state_json));
-    }
+    };
 
     // The start barrier: blocks until `start` opens the fifo for reading.
     let fifo = nix::fcntl::openat(
-        plan.state_dir.as_fd(),
+        state_root.as_fd(),
         crate::state::fifo_name(&plan.id).as_str(),
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
