@@ -1,5 +1,5 @@
 //! Bad input: every refused command exits with status 1, says what is
-//! wrong on stderr, and leaves nothing behind (no state dir under --root,
+//! wrong on stderr, and leaves nothing behind (no state file under --root,
 //! no cgroup dir, no process).
 
 mod common;

@@ -17,7 +17,7 @@ use super::run::{run_cmd, runtime, Out, CMD_TIMEOUT};
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// One test's view of the runtime: its own `--root`, the ids it created.
-/// On drop (also on panic) every id is `delete --force`d and the state dir,
+/// On drop (also on panic) every id is `delete --force`d and its state files,
 /// cgroup dirs and init process are checked to be gone.
 pub struct Ctx {
     pub root: tempfile::TempDir,

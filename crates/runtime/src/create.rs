@@ -2,8 +2,8 @@
 //! barrier. This is the parent side; `init` is the child side.
 //!
 //! Everything that can fail on bad input (config, namespaces paths, ids)
-//! is checked before the state directory exists; after that, a guard undoes
-//! what was made (process, cgroup, state dir) if a later step fails.
+//! is checked before the state file exists; after that, a guard undoes
+//! what was made (process, cgroup, state files) if a later step fails.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};

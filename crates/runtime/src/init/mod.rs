@@ -109,7 +109,7 @@ pub fn main(plan: &InitPlan, chan: &Channel) -> ! {
 
 fn run(plan: &InitPlan, chan: &Channel) -> Result<Infallible> {
     // Until execve this process is the runtime, holding fds of the host
-    // (state dir, cgroup files): non-dumpable, so nothing in the container
+    // (state root, cgroup files): non-dumpable, so nothing in the container
     // can open its /proc/PID/exe or /proc/PID/fd (CVE-2019-5736, and
     // CVE-2024-21626's fd class). execve resets it for the container's
     // own program. With a new user namespace, only once the parent has
