@@ -312,14 +312,7 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
             quiet: false,
         },
     };
-    let mut seen: Vec<&str> = Vec::new();
-    let mut once = |name| {
-        if seen.contains(&name) {
-            return None;
-        }
-        seen.push(name);
-        Some(())
-    };
+    let mut seen = Seen(Vec::new());
     let value = |it: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Option<String> {
         let v = it.next()?;
         (!v.starts_with('-')).then(|| v.to_string())
@@ -328,15 +321,15 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         let w = it.next()?;
         match w {
             "--root" => {
-                once("root")?;
+                seen.first("root")?;
                 cli.root = Some(PathBuf::from(value(&mut it)?));
             }
             "--log" => {
-                once("log")?;
+                seen.first("log")?;
                 cli.log = Some(PathBuf::from(value(&mut it)?));
             }
             "--log-format" => {
-                once("log-format")?;
+                seen.first("log-format")?;
                 cli.log_format = match value(&mut it)?.as_str() {
                     "text" => LogFormat::Text,
                     "json" => LogFormat::Json,
@@ -344,15 +337,15 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
                 };
             }
             "--debug" => {
-                once("debug")?;
+                seen.first("debug")?;
                 cli.debug = true;
             }
             "--systemd-cgroup" => {
-                once("systemd-cgroup")?;
+                seen.first("systemd-cgroup")?;
                 cli.systemd_cgroup = true;
             }
             "--rootless" => {
-                once("rootless")?;
+                seen.first("rootless")?;
                 cli.rootless = value(&mut it)?;
             }
             w if w.starts_with('-') => return None,
@@ -371,39 +364,31 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
     };
     let (mut detach, mut force, mut all) = (false, false, false);
     let takes_create = matches!(command, "create" | "run");
-    let mut seen: Vec<&str> = Vec::new();
-    let mut once = |name| {
-        if seen.contains(&name) {
-            return None;
-        }
-        seen.push(name);
-        Some(())
-    };
     while let Some(w) = it.peek().copied().filter(|w| w.starts_with('-')) {
         it.next();
         match (command, w) {
             (_, "-b" | "--bundle") if takes_create => {
-                once("bundle")?;
+                seen.first("bundle")?;
                 create.bundle = PathBuf::from(value(&mut it)?);
             }
             (_, "--console-socket") if takes_create => {
-                once("console-socket")?;
+                seen.first("console-socket")?;
                 create.console_socket = Some(PathBuf::from(value(&mut it)?));
             }
             (_, "--pid-file") if takes_create => {
-                once("pid-file")?;
+                seen.first("pid-file")?;
                 create.pid_file = Some(PathBuf::from(value(&mut it)?));
             }
             (_, "--no-pivot") if takes_create => {
-                once("no-pivot")?;
+                seen.first("no-pivot")?;
                 create.no_pivot = true;
             }
             (_, "--no-new-keyring") if takes_create => {
-                once("no-new-keyring")?;
+                seen.first("no-new-keyring")?;
                 create.no_new_keyring = true;
             }
             (_, "--preserve-fds") if takes_create => {
-                once("preserve-fds")?;
+                seen.first("preserve-fds")?;
                 let v = value(&mut it)?;
                 if !v.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
@@ -411,15 +396,15 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
                 create.preserve_fds = v.parse().ok()?;
             }
             ("run", "-d" | "--detach") => {
-                once("detach")?;
+                seen.first("detach")?;
                 detach = true;
             }
             ("delete", "-f" | "--force") => {
-                once("force")?;
+                seen.first("force")?;
                 force = true;
             }
             ("kill", "-a" | "--all") => {
-                once("all")?;
+                seen.first("all")?;
                 all = true;
             }
             _ => return None,
@@ -448,4 +433,18 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         _ => return None,
     };
     Some(cli)
+}
+
+/// The options of a command line so far: clap refuses most of them given
+/// twice, so the fast path leaves a repeated one to clap.
+struct Seen(Vec<&'static str>);
+
+impl Seen {
+    fn first(&mut self, name: &'static str) -> Option<()> {
+        if self.0.contains(&name) {
+            return None;
+        }
+        self.0.push(name);
+        Some(())
+    }
 }
