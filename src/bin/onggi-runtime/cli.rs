@@ -307,6 +307,7 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         debug: false,
         systemd_cgroup: false,
         rootless: "auto".to_string(),
+        // A placeholder: set once the command's arguments are read.
         command: Command::List {
             format: String::new(),
             quiet: false,
