@@ -299,20 +299,8 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         words.push(w);
     }
     let mut it = words.into_iter().peekable();
-    let mut cli = Cli {
-        version: None,
-        root: None,
-        log: None,
-        log_format: LogFormat::Text,
-        debug: false,
-        systemd_cgroup: false,
-        rootless: "auto".to_string(),
-        // A placeholder: set once the command's arguments are read.
-        command: Command::List {
-            format: String::new(),
-            quiet: false,
-        },
-    };
+    let (mut root, mut log, mut log_format) = (None, None, LogFormat::Text);
+    let (mut debug, mut systemd_cgroup, mut rootless) = (false, false, "auto".to_string());
     let mut seen = Seen(Vec::new());
     let value = |it: &mut std::iter::Peekable<std::vec::IntoIter<&str>>| -> Option<String> {
         let v = it.next()?;
@@ -323,15 +311,15 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         match w {
             "--root" => {
                 seen.first("root")?;
-                cli.root = Some(PathBuf::from(value(&mut it)?));
+                root = Some(PathBuf::from(value(&mut it)?));
             }
             "--log" => {
                 seen.first("log")?;
-                cli.log = Some(PathBuf::from(value(&mut it)?));
+                log = Some(PathBuf::from(value(&mut it)?));
             }
             "--log-format" => {
                 seen.first("log-format")?;
-                cli.log_format = match value(&mut it)?.as_str() {
+                log_format = match value(&mut it)?.as_str() {
                     "text" => LogFormat::Text,
                     "json" => LogFormat::Json,
                     _ => return None,
@@ -339,15 +327,15 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
             }
             "--debug" => {
                 seen.first("debug")?;
-                cli.debug = true;
+                debug = true;
             }
             "--systemd-cgroup" => {
                 seen.first("systemd-cgroup")?;
-                cli.systemd_cgroup = true;
+                systemd_cgroup = true;
             }
             "--rootless" => {
                 seen.first("rootless")?;
-                cli.rootless = value(&mut it)?;
+                rootless = value(&mut it)?;
             }
             w if w.starts_with('-') => return None,
             w => break w,
@@ -416,7 +404,7 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
     if it.next().is_some() || extra.is_some_and(|w| w.starts_with('-')) {
         return None;
     }
-    cli.command = match (command, extra) {
+    let command = match (command, extra) {
         ("kill", signal) => Command::Kill {
             all,
             id,
@@ -433,7 +421,16 @@ pub fn fast_parse(args: &[OsString]) -> Option<Cli> {
         ("delete", None) => Command::Delete { force, id },
         _ => return None,
     };
-    Some(cli)
+    Some(Cli {
+        version: None,
+        root,
+        log,
+        log_format,
+        debug,
+        systemd_cgroup,
+        rootless,
+        command,
+    })
 }
 
 /// The options of a command line so far: clap refuses most of them given

@@ -132,12 +132,11 @@ fn bind_host_node(root: BorrowedFd, d: &DeviceNode) -> Result<()> {
     .map_err(ctx(d, "bind host device onto"))
 }
 
+/// The parent directory of `d`, made if missing: an O_PATH fd resolved
+/// inside the root (something that is not a directory there makes the
+/// mknod fail with ENOTDIR).
 fn open_parent(root: BorrowedFd, d: &DeviceNode, parent_path: &Path) -> Result<OwnedFd> {
-    let parent = paths::create_in_root(root, parent_path, Kind::Dir)
-        .map_err(ctx(d, "create parent of device"))?;
-    drop(parent);
-    paths::open_in_root(root, parent_path, libc::O_PATH | libc::O_DIRECTORY, 0)
-        .map_err(ctx(d, "open parent of device"))
+    paths::create_in_root(root, parent_path, Kind::Dir).map_err(ctx(d, "create parent of device"))
 }
 
 /// Create one device node in `dir`, its parent directory inside the root.
