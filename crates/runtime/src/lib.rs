@@ -7,6 +7,7 @@
 //! the commands after create; `state` is what is kept between commands.
 
 pub mod caps;
+pub mod cpu;
 pub mod create;
 pub mod error;
 pub mod exec;

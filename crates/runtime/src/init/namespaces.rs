@@ -9,7 +9,10 @@
 //!   because offsets can only be set while no task is inside;
 //! - everything, when an existing user namespace is joined: new namespaces
 //!   must then be owned by that user namespace, so the child unshares them
-//!   after setns.
+//!   after setns;
+//! - network, on cgroup v1 with a private mount namespace: the child
+//!   unshares it, so its setup runs beside the parent's cgroup work
+//!   ([`NamespacePlan::create_net_in_child`]).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -148,6 +151,20 @@ impl NamespacePlan {
             _ => 1,
         });
         Ok(plan)
+    }
+}
+
+impl NamespacePlan {
+    /// A new network namespace is unshared by the child, not created by
+    /// the clone: its setup (loopback, sysctls, per-namespace tables) then
+    /// runs in the child, beside the parent's cgroup work on cgroup v1.
+    /// The namespace is the same: the child unshares it before anything
+    /// else runs there, and with the user namespace it is in.
+    pub fn create_net_in_child(&mut self) {
+        if self.clone_flags.contains(CloneFlags::CLONE_NEWNET) {
+            self.clone_flags.remove(CloneFlags::CLONE_NEWNET);
+            self.unshare_flags.insert(CloneFlags::CLONE_NEWNET);
+        }
     }
 }
 
