@@ -21,8 +21,9 @@
 //!
 //! On cgroup v1 the parent makes the cgroup after the clone, while the init
 //! does steps 4-5 on another CPU (the parent steps aside, `crate::cpu`; the
-//! ~0.6 ms of mkdirs and limits are off the critical path; so is the
-//! network namespace, which the init unshares in step 4 on v1). The init waits for it before the first thing that
+//! ~0.6 ms of mkdirs and limits are off the critical path; so is the setup
+//! of the mount, network, IPC and UTS namespaces, which the init unshares
+//! in step 4 on v1). The init waits for it before the first thing that
 //! depends on it ([`rootfs::prepare`]: a /sys/fs/cgroup mount, which binds
 //! the container's cgroup directories, a bind of a source not there yet, a
 //! block device, or else the device nodes), so it is in its cgroup, with

@@ -10,9 +10,9 @@
 //! - everything, when an existing user namespace is joined: new namespaces
 //!   must then be owned by that user namespace, so the child unshares them
 //!   after setns;
-//! - network, on cgroup v1 with a private mount namespace: the child
-//!   unshares it, so its setup runs beside the parent's cgroup work
-//!   ([`NamespacePlan::create_net_in_child`]).
+//! - mount, network, IPC and UTS, on cgroup v1 with a private mount
+//!   namespace: the child unshares them, so their setup runs beside the
+//!   parent's cgroup work ([`NamespacePlan::unshare_in_child`]).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -155,16 +155,21 @@ impl NamespacePlan {
 }
 
 impl NamespacePlan {
-    /// A new network namespace is unshared by the child, not created by
-    /// the clone: its setup (loopback, sysctls, per-namespace tables) then
-    /// runs in the child, beside the parent's cgroup work on cgroup v1.
-    /// The namespace is the same: the child unshares it before anything
-    /// else runs there, and with the user namespace it is in.
-    pub fn create_net_in_child(&mut self) {
-        if self.clone_flags.contains(CloneFlags::CLONE_NEWNET) {
-            self.clone_flags.remove(CloneFlags::CLONE_NEWNET);
-            self.unshare_flags.insert(CloneFlags::CLONE_NEWNET);
-        }
+    /// The child unshares the new mount, network, IPC and UTS namespaces
+    /// instead of the clone making them: their setup (~0.4 ms, the network
+    /// namespace's loopback, sysctls and tables most of it) then runs in
+    /// the child, beside the parent's cgroup work on cgroup v1, and the
+    /// clone, which the parent waits for, makes only the pid (and user)
+    /// namespace. They are the same namespaces: the child unshares them
+    /// first thing, in the user namespace the clone made.
+    pub fn unshare_in_child(&mut self) {
+        let moved = self.clone_flags
+            & (CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS);
+        self.clone_flags.remove(moved);
+        self.unshare_flags.insert(moved);
     }
 }
 
@@ -321,6 +326,33 @@ mod tests {
         );
         assert!(p.new_cgroup && p.new_user && p.in_userns);
         assert!(p.unshare_flags.is_empty());
+    }
+
+    #[test]
+    fn the_child_unshares_all_but_pid_and_user() {
+        let mut p = NamespacePlan::from_spec(
+            &ns(serde_json::json!([{"type":"pid"},{"type":"mount"},{"type":"cgroup"},{"type":"user"},{"type":"network"},{"type":"ipc"},{"type":"uts"}])),
+            None,
+        )
+        .expect("plan");
+        p.unshare_in_child();
+        assert_eq!(
+            p.clone_flags,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER
+        );
+        assert_eq!(
+            p.unshare_flags,
+            CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS
+        );
+        // Nothing asked for, nothing made.
+        let mut p = NamespacePlan::from_spec(&ns(serde_json::json!([{"type":"mount"}])), None)
+            .expect("plan");
+        p.unshare_in_child();
+        assert_eq!(p.unshare_flags, CloneFlags::CLONE_NEWNS);
+        assert!(p.clone_flags.is_empty());
     }
 
     #[test]
