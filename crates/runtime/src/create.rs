@@ -270,17 +270,19 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         setgroups,
         seccomp,
         trampoline,
+        // v1: the init is sent to another CPU (below) and takes this back.
+        cpu_mask: deferred.as_ref().and_then(|_| crate::cpu::mask()),
     };
 
     let (ours, theirs) = sync::pair()?;
     let pid = spawn_init(&plan, ours.as_fd().as_raw_fd(), theirs)?;
     guard.pid = Some(pid);
-    // v1: the init now sets up its namespaces and first mounts while we
-    // make its cgroup and write the state: on two CPUs, not one after the
-    // other on ours (see crate::cpu).
-    let aside = deferred
-        .is_some()
-        .then(crate::cpu::StepAside::leave_current_cpu);
+    // v1: the init sets up its namespaces and first mounts while we make
+    // its cgroup and write the state: on two CPUs, not one after the other
+    // on ours (see crate::cpu).
+    if let Some(mask) = &plan.cpu_mask {
+        crate::cpu::send_away(pid, mask);
+    }
 
     // Both while the init may still be dumpable (see init::run). The ids
     // first: with a new user namespace the init waits for them before
@@ -336,7 +338,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, caller: Caller) -> Result<
         config,
     };
     root.save_new(&state)?;
-    drop(aside);
 
     drive_init(&ours, &state, pid, &hooks)?;
     if let Some(p) = &opts.pid_file {

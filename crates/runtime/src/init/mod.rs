@@ -20,7 +20,7 @@
 //! 10. startContainer hooks, close stray fds, no_new_privs, execve
 //!
 //! On cgroup v1 the parent makes the cgroup after the clone, while the init
-//! does steps 4-5 on another CPU (the parent steps aside, `crate::cpu`; the
+//! does steps 4-5 on another CPU (the parent sends it there, `crate::cpu`; the
 //! ~0.6 ms of mkdirs and limits are off the critical path; so is the setup
 //! of the mount, network, IPC and UTS namespaces, which the init unshares
 //! in step 4 on v1). The init waits for it before the first thing that
@@ -94,6 +94,10 @@ pub struct InitPlan {
     /// goes through it (CVE-2019-5736, see `crate::trampoline`). None when
     /// /proc/self/exe is already protected: exec directly.
     pub trampoline: Option<OwnedFd>,
+    /// v1: the runtime's CPU mask. The parent moves the init to another
+    /// CPU right after the clone (`crate::cpu`); the init restores this
+    /// when the CGROUP message comes, which the parent sends after.
+    pub cpu_mask: Option<nix::sched::CpuSet>,
 }
 
 /// Entry point in the cloned child. Never returns.
@@ -310,6 +314,9 @@ impl<'a> CgroupStep<'a> {
             CgroupPlan::Ready(_) => None,
             CgroupPlan::Deferred { .. } => {
                 received = recv_cgroup(self.chan)?;
+                if let Some(mask) = &self.plan.cpu_mask {
+                    crate::cpu::restore(mask).ctx(|| "restore the CPU mask".into())?;
+                }
                 received.as_ref()
             }
         };
