@@ -448,3 +448,59 @@ fn no_caller_fds_leak_without_preserve_fds() {
     out.success();
     assert!(!out.stdout.contains("LEAKED"), "{out}");
 }
+
+/// The runtime started with signals ignored (as a shell starts background
+/// jobs, or nohup; SIGCHLD too, and the real-time signals libcs keep for
+/// themselves): `run` and `exec` still wait for their process, and it
+/// starts with every disposition at default and nothing blocked.
+#[test]
+fn signals_ignored_by_the_caller_are_reset() {
+    let ctx = Ctx::new();
+    let ignoring = |c: &mut std::process::Command| {
+        // SAFETY: raw rt_sigaction between fork and exec (libc's sigaction
+        // refuses 32-34), async-signal-safe; the struct is the kernel's
+        // x86_64 layout.
+        unsafe {
+            c.pre_exec(|| {
+                #[repr(C)]
+                struct KernelSigaction {
+                    handler: usize,
+                    flags: u64,
+                    restorer: usize,
+                    mask: u64,
+                }
+                let ign = KernelSigaction {
+                    handler: libc::SIG_IGN,
+                    flags: 0,
+                    restorer: 0,
+                    mask: 0,
+                };
+                for sig in [1, 2, 3, 10, 13, 17, 32, 33, 34, 40] {
+                    let p: *const KernelSigaction = &ign;
+                    libc::syscall(libc::SYS_rt_sigaction, sig, p, 0usize, 8usize);
+                }
+                Ok(())
+            });
+        }
+    };
+    let show = ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"];
+    let expect = ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"];
+
+    let mut b = Bundle::new();
+    b.edit(|c| c["process"]["args"] = json!(show));
+    let id = ctx.id("sigign");
+    let mut c = ctx.cmd();
+    c.arg("run").arg("--bundle").arg(b.path()).arg(&id);
+    ignoring(&mut c);
+    let out = run_cmd(&mut c, CMD_TIMEOUT);
+    out.success();
+    assert_eq!(out.lines(), expect, "{out}");
+
+    let (_s, id, _) = ctx.sleeper("sigign-exec", |_| {});
+    let mut c = ctx.cmd();
+    c.arg("exec").arg(&id).args(show);
+    ignoring(&mut c);
+    let out = run_cmd(&mut c, CMD_TIMEOUT);
+    out.success();
+    assert_eq!(out.lines(), expect, "{out}");
+}

@@ -51,6 +51,7 @@ fn cli_main(args: Vec<std::ffi::OsString>) {
         LogFormat::Json => log::Format::Json,
     };
     log::init(cli.log.clone(), format, cli.debug);
+    onggi_runtime::signal::reap_own_children();
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

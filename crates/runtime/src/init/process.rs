@@ -364,20 +364,74 @@ pub fn switch_user(plan: &ProcessPlan, setgroups_allowed: bool) -> Result<()> {
 }
 
 /// Restore the signal state a fresh process expects: nothing blocked, and
-/// default dispositions for the signals the runtime changed (Rust ignores
-/// SIGPIPE; `run` blocks everything to forward signals).
+/// default dispositions (`run` blocks everything to forward signals; the
+/// caller may have ignored some, as shells do for background jobs).
+/// execve resets caught signals by itself; only ignored ones survive it,
+/// so only those are reset: the kernel lists them in /proc/self/status
+/// (one read instead of a call per signal). Without that file, all are.
 pub fn reset_signals() {
+    let ignored = ignored_signals().unwrap_or(u64::MAX);
     // SAFETY: plain signal calls on this single-threaded process.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
+    }
+    for sig in 1..=64 {
+        if ignored & (1 << (sig - 1)) != 0 && sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            default_disposition(sig);
         }
     }
+}
+
+/// SIG_DFL for `sig` with the system call itself: libc's sigaction refuses
+/// the real-time signals it keeps for its threads (32-34 in musl, 32-33 in
+/// glibc), which a caller may still have left ignored.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn default_disposition(sig: i32) {
+    // The kernel's struct sigaction on these architectures.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: a valid struct of the kernel's layout and size-8 sigset; no
+    // old action is asked for. A signal the kernel refuses is left alone.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn default_disposition(sig: i32) {
+    // SAFETY: signal() with SIG_DFL on this single-threaded process.
+    unsafe { libc::signal(sig, libc::SIG_DFL) };
+}
+
+/// The SigIgn mask of /proc/self/status (bit N-1 for signal N).
+fn ignored_signals() -> Option<u64> {
+    let status = std::fs::read("/proc/self/status").ok()?;
+    sig_ign(&status)
+}
+
+fn sig_ign(status: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(status).ok()?;
+    let hex = text.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
 }
 
 /// Mark every fd from `first` on close-on-exec, so only stdio and the
@@ -484,6 +538,15 @@ pub fn exec(path: &CString, plan: &ProcessPlan, env: &[CString]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_signals_from_status() {
+        let status = b"Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001006\nSigCgt:\t0000000180000000\n";
+        // SIGINT (2), SIGQUIT (3), SIGPIPE (13)
+        assert_eq!(sig_ign(status), Some(0x1006));
+        assert_eq!(sig_ign(b"Name:\tsh\n"), None);
+        assert_eq!(sig_ign(b"SigIgn:\tzz\n"), None);
+    }
 
     #[test]
     fn personality_flags() {
