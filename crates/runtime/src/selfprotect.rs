@@ -43,10 +43,12 @@ const MARKER: &str = "_ONGGI_RUNTIME_PROTECTED";
 
 /// Is /proc/self/exe on a read-only mount, or a write-sealed memfd?
 pub fn exe_is_protected() -> bool {
-    if let Ok(st) = nix::sys::statvfs::statvfs("/proc/self/exe") {
-        if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
-            return true;
-        }
+    // A write access check answers EROFS on a read-only mount, as statvfs's
+    // ST_RDONLY says, but without statfs (ext4 sums its free counts: 10 us).
+    if nix::unistd::access("/proc/self/exe", nix::unistd::AccessFlags::W_OK)
+        == Err(nix::errno::Errno::EROFS)
+    {
+        return true;
     }
     match std::fs::File::open("/proc/self/exe") {
         Ok(f) => {
