@@ -82,10 +82,11 @@ pub(crate) fn read_path(path: &Path) -> Result<String> {
     })
 }
 
-/// Read a /proc or cgroup file. They report size 0, so a plain
-/// `read_to_string` starts with a 32-byte read and doubles; one page up
-/// front takes one or two reads for what the runtime reads.
-fn read_small(path: &Path) -> io::Result<String> {
+/// Read a /proc, /sys or cgroup file. They report size 0, so a plain
+/// `read_to_string` starts with a 32-byte read and doubles (8 reads for
+/// /proc/self/status); one page up front takes one or two reads for what
+/// the runtime reads.
+pub fn read_small(path: &Path) -> io::Result<String> {
     use std::io::Read;
     let mut s = String::with_capacity(4096);
     fs::File::open(path)?.read_to_string(&mut s)?;

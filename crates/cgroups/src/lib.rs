@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use attach::AttachHandles;
 pub use error::{Error, Result};
+pub use fs::read_small as read_kernel_file;
 pub use stats::*;
 
 /// Which cgroup layout the host uses.

@@ -5,17 +5,6 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 
-/// The runtime waits for what it starts (the init of `run`, `exec`'s
-/// process, hooks), but SIGCHLD's disposition is inherited: a caller that
-/// ignores it would make the kernel reap those children by itself, so
-/// `run` would wait forever for a SIGCHLD that never comes. Take the
-/// default back first thing (the container gets the default anyway:
-/// `init::process::reset_signals`).
-pub fn reap_own_children() {
-    // SAFETY: setting a default disposition; no handler is involved.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-}
-
 /// Parse a signal argument into its number.
 pub fn parse_signal(arg: &str) -> Result<i32> {
     let bad = || Error::InvalidSignal(arg.to_string());

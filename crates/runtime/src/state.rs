@@ -257,7 +257,7 @@ impl StateRoot {
 
 /// Start time (field 22 of /proc/<pid>/stat) and state letter of a process.
 pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = onggi_cgroups::read_kernel_file(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
     // The command name may contain spaces and parentheses: fields after the
     // last ')' are fixed.
     let rest = &text[text.rfind(')')? + 2..];

@@ -28,8 +28,16 @@ use onggi_runtime::{lifecycle, log, signal, spec, state::StateRoot};
 pub unsafe extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // What std's start-up would have done that we rely on: a write to a
     // closed pipe or socket is an EPIPE error, not a silent death.
-    // SAFETY: setting a signal disposition to SIG_IGN, no handler involved.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // And SIGCHLD at its default whatever the caller left: the runtime
+    // waits for what it starts (`run`'s init, `exec`'s process, hooks), and
+    // with SIGCHLD ignored the kernel would reap them itself (`run` would
+    // wait forever). The container's process gets default dispositions
+    // anyway (onggi_runtime::init::process::reset_signals).
+    // SAFETY: setting signal dispositions, no handler involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
     let args = (0..usize::try_from(argc).unwrap_or(0)).map(|i| {
         // SAFETY: argv holds argc valid pointers to NUL-terminated strings
         // that live as long as the process (see above).
@@ -51,7 +59,6 @@ fn cli_main(args: Vec<std::ffi::OsString>) {
         LogFormat::Json => log::Format::Json,
     };
     log::init(cli.log.clone(), format, cli.debug);
-    onggi_runtime::signal::reap_own_children();
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

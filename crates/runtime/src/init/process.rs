@@ -424,13 +424,12 @@ fn default_disposition(sig: i32) {
 
 /// The SigIgn mask of /proc/self/status (bit N-1 for signal N).
 fn ignored_signals() -> Option<u64> {
-    let status = std::fs::read("/proc/self/status").ok()?;
+    let status = onggi_cgroups::read_kernel_file(std::path::Path::new("/proc/self/status")).ok()?;
     sig_ign(&status)
 }
 
-fn sig_ign(status: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(status).ok()?;
-    let hex = text.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+fn sig_ign(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
     u64::from_str_radix(hex.trim(), 16).ok()
 }
 
@@ -541,11 +540,11 @@ mod tests {
 
     #[test]
     fn ignored_signals_from_status() {
-        let status = b"Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001006\nSigCgt:\t0000000180000000\n";
+        let status = "Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000001006\nSigCgt:\t0000000180000000\n";
         // SIGINT (2), SIGQUIT (3), SIGPIPE (13)
         assert_eq!(sig_ign(status), Some(0x1006));
-        assert_eq!(sig_ign(b"Name:\tsh\n"), None);
-        assert_eq!(sig_ign(b"SigIgn:\tzz\n"), None);
+        assert_eq!(sig_ign("Name:\tsh\n"), None);
+        assert_eq!(sig_ign("SigIgn:\tzz\n"), None);
     }
 
     #[test]
